@@ -1,0 +1,574 @@
+/* client.c - see client.h. */
+#include "client.h"
+
+#include <openssl/crypto.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "auth.h"
+#include "frame.h"
+#include "list.h"
+#include "log.h"
+#include "msg.h"
+#include "net.h"
+#include "relay.h"
+
+#define LOG_TARGET "bore::client"
+
+#define CONTROL_PORT "7835"
+#define HANDSHAKE_MS 3000 /* §6 */
+#define KEEPALIVE_SECS 30
+#define MAX_LOCAL_ADDRS 8
+
+enum cl_state { CL_RESOLVE, CL_CONNECT, CL_CHALLENGE, CL_HELLO, CL_RUNNING, CL_DONE };
+enum acc_state { ACC_CONNECT, ACC_CHALLENGE, ACC_SEND, ACC_LOCAL, ACC_RELAY, ACC_CLOSING };
+
+typedef struct client {
+    const client_config_t *cfg;
+    uv_loop_t *loop;
+    uint8_t key[AUTH_KEY_LEN];
+    enum cl_state state;
+    int exit_code;
+    char error[512];
+    struct sockaddr_storage server_addr;
+    struct sockaddr_storage local_addrs[MAX_LOCAL_ADDRS];
+    int n_local;
+    int local_pref; /* the address that answered last */
+    uv_getaddrinfo_t gai;
+    uv_connect_t creq;
+    uv_tcp_t ctl;
+    uv_timer_t timer;
+    uv_signal_t sigint, sigterm;
+    int ctl_open;
+    size_t rlen;
+    uint8_t rbuf[1024];
+    list_t accepts;
+    list_t relays;
+} client_t;
+
+typedef struct accept_conn {
+    uv_tcp_t remote; /* first: relay.c hands it back by this pointer */
+    uv_tcp_t local;
+    uv_timer_t timer;
+    uv_connect_t creq;
+    uv_write_t wreq;
+    client_t *cl;
+    list_t link;
+    enum acc_state state;
+    int open_handles;
+    int local_idx; /* address being tried */
+    int tries;
+    int last_error;
+    int local_open; /* a->local initialised and not yet closing */
+    uint8_t uuid[16];
+    size_t rlen;
+    uint8_t rbuf[FRAME_MAX + 1];
+    uint8_t wbuf[2 * (FRAME_MAX + 1)];
+} accept_t;
+
+static void client_stop(client_t *cl);
+
+/* Ends the client with exit code 1 and the message printed at exit. */
+static void client_fail(client_t *cl, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void client_fail(client_t *cl, const char *fmt, ...)
+{
+    if (cl->state == CL_DONE) return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(cl->error, sizeof cl->error, fmt, ap);
+    va_end(ap);
+    cl->exit_code = 1;
+    client_stop(cl);
+}
+
+/* ---- accept connections (one per visitor) ---------------------------------- */
+
+static void acc_on_close(uv_handle_t *h)
+{
+    accept_t *a = h->data;
+    if (--a->open_handles == 0) free(a);
+}
+
+static void acc_release_remote(uv_tcp_t *h)
+{
+    accept_t *a = (accept_t *)h;
+    if (--a->open_handles == 0) free(a);
+}
+
+static void acc_release_local(uv_tcp_t *h)
+{
+    accept_t *a = LIST_ENTRY(h, accept_t, local);
+    if (--a->open_handles == 0) free(a);
+}
+
+static void acc_close(accept_t *a)
+{
+    if (a->state == ACC_CLOSING || a->state == ACC_RELAY) return;
+    a->state = ACC_CLOSING;
+    list_remove(&a->link);
+    uv_close((uv_handle_t *)&a->remote, acc_on_close);
+    uv_close((uv_handle_t *)&a->timer, acc_on_close);
+    if (a->local_open) {
+        a->local_open = 0;
+        uv_close((uv_handle_t *)&a->local, acc_on_close);
+    }
+}
+
+static void acc_on_timeout(uv_timer_t *t)
+{
+    accept_t *a = t->data;
+    log_warn("timed out setting up a connection (%s)",
+             a->state == ACC_LOCAL ? "local service" : "server");
+    acc_close(a);
+}
+
+static void acc_connect_local(accept_t *a);
+
+/* A failed local connect: once its handle is closed, try the next address. */
+static void acc_on_local_closed(uv_handle_t *h)
+{
+    accept_t *a = h->data;
+    client_t *cl = a->cl;
+    if (--a->open_handles == 0) {
+        free(a);
+        return;
+    }
+    if (a->state != ACC_LOCAL) return;
+    a->tries++;
+    if (a->tries < cl->n_local) {
+        a->local_idx = (a->local_idx + 1) % cl->n_local;
+        acc_connect_local(a);
+        return;
+    }
+    log_warn("could not connect to %s:%u: %s", cl->cfg->local_host, cl->cfg->local_port,
+             uv_strerror(a->last_error));
+    acc_close(a);
+}
+
+static void acc_on_local(uv_connect_t *req, int status)
+{
+    accept_t *a = req->data;
+    if (a->state != ACC_LOCAL) return;
+    if (status < 0) {
+        a->last_error = status;
+        a->local_open = 0;
+        uv_close((uv_handle_t *)&a->local, acc_on_local_closed);
+        return;
+    }
+    a->cl->local_pref = a->local_idx;
+    net_tune(&a->remote, 0);
+    net_tune(&a->local, 0);
+    int rc = relay_start(&a->cl->relays, &a->remote, acc_release_remote, &a->local,
+                         acc_release_local, a->rbuf, a->rlen);
+    if (rc != 0) {
+        log_error("cannot start a relay: %s", uv_strerror(rc));
+        acc_close(a);
+        return;
+    }
+    a->state = ACC_RELAY;
+    list_remove(&a->link);
+    uv_close((uv_handle_t *)&a->timer, acc_on_close);
+    log_debug("relaying a new connection");
+}
+
+/* §3 accept step 3: after Accept is sent, connect to the local service,
+ * trying each resolved address in turn. */
+static void acc_connect_local(accept_t *a)
+{
+    client_t *cl = a->cl;
+    if (a->state != ACC_LOCAL) a->local_idx = cl->local_pref;
+    a->state = ACC_LOCAL;
+    uv_tcp_init(cl->loop, &a->local);
+    a->local.data = a;
+    a->local_open = 1;
+    a->open_handles++;
+    a->creq.data = a;
+    uv_timer_start(&a->timer, acc_on_timeout, HANDSHAKE_MS, 0);
+    int rc = uv_tcp_connect(&a->creq, &a->local,
+                            (const struct sockaddr *)&cl->local_addrs[a->local_idx], acc_on_local);
+    if (rc != 0) {
+        log_warn("could not connect to the local service: %s", uv_strerror(rc));
+        acc_close(a);
+    }
+}
+
+static void acc_on_write(uv_write_t *req, int status)
+{
+    accept_t *a = req->data;
+    if (a->state != ACC_SEND) return;
+    if (status < 0) {
+        acc_close(a);
+        return;
+    }
+    acc_connect_local(a);
+}
+
+/* Sends [Authenticate(tag)] Accept(uuid), then moves on to the local side. */
+static void acc_send_accept(accept_t *a, const uint8_t *challenge)
+{
+    client_t *cl = a->cl;
+    size_t n = 0;
+    if (challenge != NULL) {
+        char tag[AUTH_TAG_HEX_LEN + 1];
+        int k = auth_tag_hex(cl->key, challenge, tag) == 0
+                    ? msg_encode_text(MSG_AUTHENTICATE, tag, a->wbuf, sizeof a->wbuf)
+                    : -1;
+        if (k < 0) {
+            acc_close(a);
+            return;
+        }
+        n = (size_t)k;
+    }
+    int k = msg_encode_uuid(MSG_ACCEPT, a->uuid, a->wbuf + n, sizeof a->wbuf - n);
+    if (k < 0) {
+        acc_close(a);
+        return;
+    }
+    n += (size_t)k;
+    uv_read_stop((uv_stream_t *)&a->remote);
+    a->state = ACC_SEND;
+    uv_buf_t b = uv_buf_init((char *)a->wbuf, (unsigned)n);
+    int w = uv_try_write((uv_stream_t *)&a->remote, &b, 1);
+    if (w == (int)n) {
+        acc_connect_local(a);
+        return;
+    }
+    if (w < 0 && w != UV_EAGAIN) {
+        acc_close(a);
+        return;
+    }
+    if (w < 0) w = 0;
+    b = uv_buf_init((char *)a->wbuf + w, (unsigned)(n - (size_t)w));
+    a->wreq.data = a;
+    if (uv_write(&a->wreq, (uv_stream_t *)&a->remote, &b, 1, acc_on_write) != 0) acc_close(a);
+}
+
+static void acc_on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
+{
+    accept_t *a = h->data;
+    (void)hint;
+    *buf = uv_buf_init((char *)a->rbuf + a->rlen, (unsigned)(sizeof a->rbuf - a->rlen));
+}
+
+/* Only read while waiting for the Challenge of an authenticated accept. */
+static void acc_on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+    accept_t *a = s->data;
+    (void)buf;
+    if (nread == 0 || a->state != ACC_CHALLENGE) return;
+    if (nread > 0) a->rlen += (size_t)nread;
+    size_t n;
+    int rc = frame_next(a->rbuf, a->rlen, nread < 0, &n);
+    if (rc == FRAME_NEED_MORE && nread > 0) return;
+    msg_t m;
+    if (rc < 0 || msg_decode(MSG_FROM_SERVER, a->rbuf, n, &m) != 0 || m.type != MSG_CHALLENGE) {
+        log_warn("server did not send a challenge for a new connection");
+        acc_close(a);
+        return;
+    }
+    memmove(a->rbuf, a->rbuf + rc, a->rlen - (size_t)rc);
+    a->rlen -= (size_t)rc;
+    acc_send_accept(a, m.uuid);
+}
+
+static void acc_on_connect(uv_connect_t *req, int status)
+{
+    accept_t *a = req->data;
+    if (a->state != ACC_CONNECT) return;
+    if (status < 0) {
+        log_warn("could not connect to the server for a new connection: %s", uv_strerror(status));
+        acc_close(a);
+        return;
+    }
+    if (a->cl->cfg->secret == NULL) {
+        acc_send_accept(a, NULL);
+        return;
+    }
+    a->state = ACC_CHALLENGE;
+    uv_timer_start(&a->timer, acc_on_timeout, HANDSHAKE_MS, 0);
+    if (uv_read_start((uv_stream_t *)&a->remote, acc_on_alloc, acc_on_read) != 0) acc_close(a);
+}
+
+static void acc_start(client_t *cl, const uint8_t uuid[16])
+{
+    accept_t *a = calloc(1, sizeof *a);
+    if (a == NULL) {
+        log_error("out of memory for a new connection");
+        return;
+    }
+    a->cl = cl;
+    memcpy(a->uuid, uuid, 16);
+    list_push(&cl->accepts, &a->link);
+    uv_tcp_init(cl->loop, &a->remote);
+    uv_timer_init(cl->loop, &a->timer);
+    a->remote.data = a->timer.data = a;
+    a->open_handles = 2;
+    a->creq.data = a;
+    uv_timer_start(&a->timer, acc_on_timeout, HANDSHAKE_MS, 0);
+    int rc = uv_tcp_connect(&a->creq, &a->remote, (const struct sockaddr *)&cl->server_addr,
+                            acc_on_connect);
+    if (rc != 0) {
+        log_warn("could not connect to the server for a new connection: %s", uv_strerror(rc));
+        acc_close(a);
+    }
+}
+
+/* ---- control connection ------------------------------------------------ */
+
+static void on_ctl_timeout(uv_timer_t *t)
+{
+    client_t *cl = t->data;
+    if (cl->state == CL_RUNNING)
+        client_fail(cl, "no heartbeat from %s for %u s; the server is gone", cl->cfg->to,
+                    cl->cfg->heartbeat_timeout_ms / 1000);
+    else if (cl->state == CL_CONNECT || cl->state == CL_RESOLVE)
+        client_fail(cl, "could not connect to %s:%s: timed out", cl->cfg->to, CONTROL_PORT);
+    else
+        client_fail(cl, "timed out waiting for initial message");
+}
+
+/* Writes a control message; it is tiny and the socket fresh, so anything but
+ * a complete write is an error worth ending on. */
+static void ctl_send(client_t *cl, const uint8_t *p, size_t n)
+{
+    uv_buf_t b = uv_buf_init((char *)p, (unsigned)n);
+    int w = uv_try_write((uv_stream_t *)&cl->ctl, &b, 1);
+    if (w != (int)n)
+        client_fail(cl, "could not write to the server: %s", w < 0 ? uv_strerror(w) : "short write");
+}
+
+static void send_hello(client_t *cl, const uint8_t *challenge)
+{
+    uint8_t out[2 * (FRAME_MAX + 1)];
+    size_t n = 0;
+    if (challenge != NULL) {
+        char tag[AUTH_TAG_HEX_LEN + 1];
+        int k = auth_tag_hex(cl->key, challenge, tag) == 0
+                    ? msg_encode_text(MSG_AUTHENTICATE, tag, out, sizeof out)
+                    : -1;
+        if (k < 0) {
+            client_fail(cl, "cannot compute the authentication tag");
+            return;
+        }
+        n = (size_t)k;
+    }
+    int k = msg_encode_port(MSG_HELLO, cl->cfg->port, out + n, sizeof out - n);
+    if (k < 0) {
+        client_fail(cl, "cannot encode Hello");
+        return;
+    }
+    ctl_send(cl, out, n + (size_t)k);
+    cl->state = CL_HELLO;
+    uv_timer_start(&cl->timer, on_ctl_timeout, HANDSHAKE_MS, 0);
+}
+
+static void handle_ctl_msg(client_t *cl, const msg_t *m)
+{
+    switch (cl->state) {
+    case CL_CHALLENGE:
+        if (m->type != MSG_CHALLENGE) {
+            client_fail(cl, "expected authentication challenge, but no secret was required");
+            return;
+        }
+        send_hello(cl, m->uuid);
+        return;
+    case CL_HELLO:
+        if (m->type == MSG_HELLO) {
+            cl->state = CL_RUNNING;
+            uv_timer_start(&cl->timer, on_ctl_timeout, cl->cfg->heartbeat_timeout_ms, 0);
+            log_info("connected to server");
+            log_info("listening at %s:%u", cl->cfg->to, m->port);
+        } else if (m->type == MSG_ERROR) {
+            client_fail(cl, "server error: %s", m->text);
+        } else if (m->type == MSG_CHALLENGE) {
+            client_fail(cl, "server requires authentication, but no client secret was provided");
+        } else {
+            client_fail(cl, "unexpected initial non-hello message");
+        }
+        return;
+    case CL_RUNNING:
+        uv_timer_again(&cl->timer);
+        if (m->type == MSG_CONNECTION)
+            acc_start(cl, m->uuid);
+        else if (m->type == MSG_ERROR)
+            log_error("server error: %s", m->text);
+        else if (m->type != MSG_HEARTBEAT)
+            log_warn("unexpected message from the server");
+        return;
+    default:
+        return;
+    }
+}
+
+static void on_ctl_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
+{
+    client_t *cl = h->data;
+    (void)hint;
+    *buf = uv_buf_init((char *)cl->rbuf + cl->rlen, (unsigned)(sizeof cl->rbuf - cl->rlen));
+}
+
+static void on_ctl_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+    client_t *cl = s->data;
+    (void)buf;
+    if (nread == 0 || cl->state == CL_DONE) return;
+    int eof = nread == UV_EOF;
+    if (nread < 0 && !eof) {
+        client_fail(cl, "lost the connection to the server: %s", uv_strerror((int)nread));
+        return;
+    }
+    if (!eof) cl->rlen += (size_t)nread;
+    size_t off = 0;
+    while (cl->state != CL_DONE) {
+        size_t n;
+        int rc = frame_next(cl->rbuf + off, cl->rlen - off, eof, &n);
+        if (rc == FRAME_NEED_MORE) break;
+        if (rc == FRAME_TOO_LONG) {
+            client_fail(cl, "frame error, invalid byte length");
+            return;
+        }
+        msg_t m;
+        if (msg_decode(MSG_FROM_SERVER, cl->rbuf + off, n, &m) != 0) {
+            client_fail(cl, "unable to parse message from the server");
+            return;
+        }
+        off += (size_t)rc;
+        handle_ctl_msg(cl, &m);
+    }
+    if (cl->state == CL_DONE) return;
+    memmove(cl->rbuf, cl->rbuf + off, cl->rlen - off);
+    cl->rlen -= off;
+    if (!eof) return;
+    if (cl->state == CL_RUNNING) {
+        log_info("server closed the connection");
+        client_stop(cl);
+    } else {
+        client_fail(cl, "unexpected EOF");
+    }
+}
+
+static void on_ctl_connect(uv_connect_t *req, int status)
+{
+    client_t *cl = req->data;
+    if (cl->state != CL_CONNECT) return;
+    if (status < 0) {
+        client_fail(cl, "could not connect to %s:%s: %s", cl->cfg->to, CONTROL_PORT,
+                    uv_strerror(status));
+        return;
+    }
+    net_tune(&cl->ctl, KEEPALIVE_SECS);
+    if (uv_read_start((uv_stream_t *)&cl->ctl, on_ctl_alloc, on_ctl_read) != 0) {
+        client_fail(cl, "cannot read from the server");
+        return;
+    }
+    if (cl->cfg->secret != NULL) {
+        cl->state = CL_CHALLENGE;
+        uv_timer_start(&cl->timer, on_ctl_timeout, HANDSHAKE_MS, 0);
+    } else {
+        send_hello(cl, NULL);
+    }
+}
+
+static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
+{
+    client_t *cl = req->data;
+    if (cl->state == CL_DONE) {
+        uv_freeaddrinfo(res);
+        return;
+    }
+    if (cl->n_local == 0) {
+        /* First answer: the local service. */
+        if (status < 0) {
+            uv_freeaddrinfo(res);
+            client_fail(cl, "could not resolve local host %s: %s", cl->cfg->local_host,
+                        uv_strerror(status));
+            return;
+        }
+        for (struct addrinfo *ai = res; ai && cl->n_local < MAX_LOCAL_ADDRS; ai = ai->ai_next)
+            memcpy(&cl->local_addrs[cl->n_local++], ai->ai_addr, ai->ai_addrlen);
+        uv_freeaddrinfo(res);
+        struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
+        int rc = uv_getaddrinfo(cl->loop, &cl->gai, on_resolved, cl->cfg->to, CONTROL_PORT, &hints);
+        if (rc != 0) client_fail(cl, "could not connect to %s:%s: %s", cl->cfg->to, CONTROL_PORT,
+                                 uv_strerror(rc));
+        return;
+    }
+    if (status < 0 || res == NULL) {
+        uv_freeaddrinfo(res);
+        client_fail(cl, "could not connect to %s:%s: %s", cl->cfg->to, CONTROL_PORT,
+                    uv_strerror(status));
+        return;
+    }
+    memcpy(&cl->server_addr, res->ai_addr, res->ai_addrlen);
+    uv_freeaddrinfo(res);
+    cl->state = CL_CONNECT;
+    cl->creq.data = cl;
+    int rc = uv_tcp_connect(&cl->creq, &cl->ctl, (const struct sockaddr *)&cl->server_addr,
+                            on_ctl_connect);
+    if (rc != 0)
+        client_fail(cl, "could not connect to %s:%s: %s", cl->cfg->to, CONTROL_PORT,
+                    uv_strerror(rc));
+}
+
+/* ---- lifecycle ------------------------------------------------------------- */
+
+static void client_stop(client_t *cl)
+{
+    if (cl->state == CL_DONE) return;
+    if (cl->state == CL_RESOLVE) uv_cancel((uv_req_t *)&cl->gai);
+    cl->state = CL_DONE;
+    uv_close((uv_handle_t *)&cl->ctl, NULL);
+    uv_close((uv_handle_t *)&cl->timer, NULL);
+    uv_close((uv_handle_t *)&cl->sigint, NULL);
+    uv_close((uv_handle_t *)&cl->sigterm, NULL);
+    while (!list_empty(&cl->accepts)) acc_close(LIST_ENTRY(cl->accepts.next, accept_t, link));
+    relay_close_all(&cl->relays);
+}
+
+static void on_signal(uv_signal_t *sig, int signum)
+{
+    client_t *cl = sig->data;
+    log_info("received %s, shutting down", signum == SIGINT ? "SIGINT" : "SIGTERM");
+    client_stop(cl);
+}
+
+int client_run(const client_config_t *cfg)
+{
+    client_t *cl = calloc(1, sizeof *cl);
+    if (cl == NULL) {
+        fprintf(stderr, "Error: out of memory\n");
+        return 1;
+    }
+    cl->cfg = cfg;
+    cl->loop = uv_default_loop();
+    list_init(&cl->accepts);
+    list_init(&cl->relays);
+    if (cfg->secret) auth_key(cfg->secret, strlen(cfg->secret), cl->key);
+    signal(SIGPIPE, SIG_IGN);
+
+    uv_tcp_init(cl->loop, &cl->ctl);
+    uv_timer_init(cl->loop, &cl->timer);
+    uv_signal_init(cl->loop, &cl->sigint);
+    uv_signal_init(cl->loop, &cl->sigterm);
+    cl->ctl.data = cl->timer.data = cl->sigint.data = cl->sigterm.data = cl->gai.data = cl;
+    uv_signal_start(&cl->sigint, on_signal, SIGINT);
+    uv_signal_start(&cl->sigterm, on_signal, SIGTERM);
+    uv_timer_start(&cl->timer, on_ctl_timeout, HANDSHAKE_MS, 0);
+
+    char port[8];
+    snprintf(port, sizeof port, "%u", cfg->local_port);
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
+    int rc = uv_getaddrinfo(cl->loop, &cl->gai, on_resolved, cfg->local_host, port, &hints);
+    if (rc != 0) client_fail(cl, "could not resolve local host %s: %s", cfg->local_host, uv_strerror(rc));
+
+    uv_run(cl->loop, UV_RUN_DEFAULT);
+    uv_loop_close(cl->loop);
+    relay_pool_drain();
+    OPENSSL_cleanse(cl->key, sizeof cl->key);
+    int code = cl->exit_code;
+    if (code != 0) fprintf(stderr, "Error: %s\n", cl->error);
+    free(cl);
+    return code;
+}

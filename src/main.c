@@ -1,0 +1,130 @@
+/* main.c - `bore <COMMAND>`: parses the command line and hands a config to
+ * the server or client module. Usage errors exit 2, as upstream. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+#include "client.h"
+#include "log.h"
+#include "server.h"
+#include "version.h"
+
+static void print_main_help(void)
+{
+    printf("A modern, simple TCP tunnel in C that exposes local ports, or a whole Kafka cluster,\n"
+           "on a remote server, bypassing standard NAT connection firewalls.\n\n"
+           "Usage: bore <COMMAND>\n\n"
+           "Commands:\n"
+           "  local   Starts a local proxy to the remote server\n"
+           "  server  Runs the remote proxy server\n"
+           "  help    Print this message or the help of the given subcommand(s)\n\n"
+           "Options:\n"
+           "  -h, --help     Print help\n"
+           "  -V, --version  Print version\n");
+}
+
+static int unknown_command(const char *arg)
+{
+    fprintf(stderr, "error: unrecognized subcommand '%s'", arg);
+    fputs("\n\nUsage: bore <COMMAND>\n\nFor more information, try '--help'.\n", stderr);
+    return 2;
+}
+
+static int cmd_local(int argc, char **argv)
+{
+    cli_opt_t opts[] = {
+        {0, NULL, "LOCAL_PORT", "BORE_LOCAL_PORT", NULL, "The local port to expose", 1, NULL},
+        {'l', "local-host", "HOST", NULL, "localhost", "The local host to expose", 0, NULL},
+        {'t', "to", "TO", "BORE_SERVER", NULL,
+         "Address of the remote server to expose local ports to", 1, NULL},
+        {'p', "port", "PORT", NULL, "0", "Optional port on the remote server to select", 0, NULL},
+        {'s', "secret", "SECRET", "BORE_SECRET", NULL, "Optional secret for authentication", 0,
+         NULL},
+        {0, "heartbeat-timeout", "SECONDS", "BORE_HEARTBEAT_TIMEOUT", "15",
+         "Give up when the server has sent nothing for this long", 0, NULL},
+    };
+    cli_cmd_t cmd = {"local", "Starts a local proxy to the remote server", opts,
+                     sizeof opts / sizeof opts[0]};
+    int rc = cli_parse(&cmd, argc, argv);
+    if (rc != CLI_OK) return rc == CLI_EXIT_OK ? 0 : rc;
+
+    client_config_t cfg = {.local_host = opts[1].value, .to = opts[2].value, .secret = opts[4].value};
+    unsigned hb;
+    if (cli_u16(&cmd, &opts[0], &cfg.local_port) || cli_u16(&cmd, &opts[3], &cfg.port) ||
+        cli_uint(&cmd, &opts[5], 1, 86400, &hb))
+        return CLI_USAGE;
+    cfg.heartbeat_timeout_ms = hb * 1000;
+    return client_run(&cfg);
+}
+
+static int cmd_server(int argc, char **argv)
+{
+    cli_opt_t opts[] = {
+        {0, "min-port", "MIN_PORT", "BORE_MIN_PORT", "1024", "Minimum accepted TCP port number", 0,
+         NULL},
+        {0, "max-port", "MAX_PORT", "BORE_MAX_PORT", "65535", "Maximum accepted TCP port number", 0,
+         NULL},
+        {'s', "secret", "SECRET", "BORE_SECRET", NULL, "Optional secret for authentication", 0,
+         NULL},
+        {0, "bind-addr", "BIND_ADDR", NULL, "0.0.0.0",
+         "IP address to bind to, clients must reach this", 0, NULL},
+        {0, "bind-tunnels", "BIND_TUNNELS", NULL, NULL,
+         "IP address where tunnels will listen on, defaults to --bind-addr", 0, NULL},
+        {0, "max-handshakes", "N", "BORE_MAX_HANDSHAKES", "1024",
+         "Connections allowed in handshake (unauthenticated) at once", 0, NULL},
+        {0, "max-tunnels", "N", "BORE_MAX_TUNNELS", "1024", "Tunnels allowed at once", 0, NULL},
+        {0, "max-pending", "N", "BORE_MAX_PENDING", "8192",
+         "Visitors waiting to be accepted, over all tunnels", 0, NULL},
+        {0, "max-pending-per-tunnel", "N", "BORE_MAX_PENDING_PER_TUNNEL", "1024",
+         "Visitors waiting to be accepted, per tunnel", 0, NULL},
+    };
+    cli_cmd_t cmd = {"server", "Runs the remote proxy server", opts, sizeof opts / sizeof opts[0]};
+    int rc = cli_parse(&cmd, argc, argv);
+    if (rc != CLI_OK) return rc == CLI_EXIT_OK ? 0 : rc;
+
+    server_config_t cfg = {.secret = opts[2].value, .bind_addr = opts[3].value};
+    cfg.bind_tunnels = opts[4].value ? opts[4].value : cfg.bind_addr;
+    if (cli_u16(&cmd, &opts[0], &cfg.min_port) || cli_u16(&cmd, &opts[1], &cfg.max_port) ||
+        cli_uint(&cmd, &opts[5], 1, 1000000, &cfg.max_handshakes) ||
+        cli_uint(&cmd, &opts[6], 1, 1000000, &cfg.max_tunnels) ||
+        cli_uint(&cmd, &opts[7], 1, 1000000, &cfg.max_pending) ||
+        cli_uint(&cmd, &opts[8], 1, 1000000, &cfg.max_pending_per_tunnel))
+        return CLI_USAGE;
+    if (cfg.min_port > cfg.max_port) {
+        fprintf(stderr, "error: port range is empty\n");
+        return 2;
+    }
+    return server_run(&cfg);
+}
+
+int main(int argc, char **argv)
+{
+    log_init();
+    if (argc < 2) {
+        print_main_help();
+        return 2;
+    }
+    const char *c = argv[1];
+    if (strcmp(c, "-h") == 0 || strcmp(c, "--help") == 0) {
+        print_main_help();
+        return 0;
+    }
+    if (strcmp(c, "-V") == 0 || strcmp(c, "--version") == 0) {
+        printf("bore %s\n", BORE_VERSION);
+        return 0;
+    }
+    if (strcmp(c, "help") == 0) {
+        if (argc < 3) {
+            print_main_help();
+            return 0;
+        }
+        char flag[] = "--help";
+        char *help[] = {flag};
+        if (strcmp(argv[2], "local") == 0) return cmd_local(1, help);
+        if (strcmp(argv[2], "server") == 0) return cmd_server(1, help);
+        return unknown_command(argv[2]);
+    }
+    if (strcmp(c, "local") == 0) return cmd_local(argc - 2, argv + 2);
+    if (strcmp(c, "server") == 0) return cmd_server(argc - 2, argv + 2);
+    return unknown_command(c);
+}

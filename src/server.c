@@ -1,0 +1,634 @@
+/* server.c - see server.h. */
+#include "server.h"
+
+#include <openssl/crypto.h>
+#include <openssl/rand.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "auth.h"
+#include "frame.h"
+#include "list.h"
+#include "log.h"
+#include "msg.h"
+#include "net.h"
+#include "relay.h"
+#include "uuid.h"
+
+#define LOG_TARGET "bore::server"
+
+#define CONTROL_PORT 7835
+#define HANDSHAKE_MS 3000     /* §6: every handshake message */
+#define HEARTBEAT_MS 500      /* §3 step 4 */
+#define PARK_MS 10000         /* §3 step 4: unaccepted visitor expiry */
+#define PORT_ATTEMPTS 150     /* §4 */
+#define CONN_RBUF 1024        /* pre-relay input cap per connection */
+#define CTL_OUTQ_MAX 65536    /* queued control output before a peer counts as stuck */
+#define KEEPALIVE_SECS 30
+#define VISITOR_BUCKETS 4096
+
+enum conn_state { CONN_AUTH, CONN_HELLO, CONN_TUNNEL, CONN_RELAY, CONN_CLOSING };
+
+static const char *const state_names[] = {"auth", "hello", "tunnel", "relay", "closing"};
+
+typedef struct server server_t;
+
+typedef struct conn {
+    uv_tcp_t tcp; /* first: relay.c hands it back by this pointer */
+    uv_timer_t timer;    /* handshake deadline, then heartbeats */
+    uv_tcp_t listener;   /* the tunnel port (TUNNEL only) */
+    server_t *srv;
+    list_t link;         /* srv->conns, while AUTH/HELLO/TUNNEL */
+    enum conn_state state;
+    int open_handles;    /* freed when this drops to 0 */
+    int has_listener;
+    int close_after_write;
+    uint16_t port;
+    uint8_t challenge[16];
+    list_t parked;       /* visitor_t.tunnel_link */
+    unsigned n_parked;
+    size_t rlen;
+    uint8_t rbuf[CONN_RBUF];
+    char peer[NET_ADDR_STRLEN];
+} conn_t;
+
+typedef struct visitor {
+    uv_tcp_t tcp; /* first: freed through it */
+    conn_t *tunnel;
+    list_t tunnel_link;
+    list_t expiry_link;
+    list_t hash_link;
+    uint64_t deadline;
+    uint8_t uuid[16];
+} visitor_t;
+
+struct server {
+    const server_config_t *cfg;
+    uv_loop_t *loop;
+    uint8_t key[AUTH_KEY_LEN];
+    uv_tcp_t control;
+    uv_timer_t expiry;
+    uv_signal_t sigint, sigterm;
+    list_t conns;
+    list_t parked; /* visitor_t.expiry_link, oldest first */
+    list_t relays;
+    list_t buckets[VISITOR_BUCKETS];
+    unsigned n_handshakes, n_tunnels, n_parked;
+    uint64_t last_accept_error;
+    int stopping;
+};
+
+typedef struct {
+    uv_write_t req;
+    uint8_t data[2 * (FRAME_MAX + 1)];
+} ctl_write_t;
+
+static void conn_close(conn_t *c);
+
+/* ---- control output ---------------------------------------------------- */
+
+static void on_ctl_write(uv_write_t *req, int status)
+{
+    conn_t *c = req->data; /* not handle->data: a relay may own the handle now */
+    free(req);
+    if (c->state == CONN_CLOSING || c->state == CONN_RELAY) return;
+    if (status < 0 || c->close_after_write) conn_close(c);
+}
+
+/* Writes bytes to a control connection. Tries a direct write first; the rest
+ * is queued unless the peer already has CTL_OUTQ_MAX bytes it is not reading,
+ * in which case the connection is dropped. With close_after, the connection
+ * closes once the bytes are out (an Error before close). */
+static void conn_send(conn_t *c, const uint8_t *p, size_t n, int close_after)
+{
+    uv_stream_t *s = (uv_stream_t *)&c->tcp;
+    c->close_after_write |= close_after;
+    uv_buf_t b = uv_buf_init((char *)p, (unsigned)n);
+    int w = s->write_queue_size == 0 ? uv_try_write(s, &b, 1) : UV_EAGAIN;
+    if (w == (int)n) {
+        if (c->close_after_write && s->write_queue_size == 0) conn_close(c);
+        return;
+    }
+    if (w < 0 && w != UV_EAGAIN) {
+        conn_close(c);
+        return;
+    }
+    if (w < 0) w = 0;
+    if (s->write_queue_size > CTL_OUTQ_MAX) {
+        log_warn("%s is not reading its control connection; dropping it", c->peer);
+        conn_close(c);
+        return;
+    }
+    ctl_write_t *wr = malloc(sizeof *wr);
+    if (wr == NULL || n - (size_t)w > sizeof wr->data) {
+        free(wr);
+        conn_close(c);
+        return;
+    }
+    memcpy(wr->data, p + w, n - (size_t)w);
+    b = uv_buf_init((char *)wr->data, (unsigned)(n - (size_t)w));
+    wr->req.data = c;
+    if (uv_write(&wr->req, s, &b, 1, on_ctl_write) != 0) {
+        free(wr);
+        conn_close(c);
+    }
+}
+
+static void conn_send_error(conn_t *c, const char *text)
+{
+    uint8_t out[FRAME_MAX + 1];
+    int n = msg_encode_text(MSG_ERROR, text, out, sizeof out);
+    log_debug("%s: sending error: %s", c->peer, text);
+    if (n > 0)
+        conn_send(c, out, (size_t)n, 1);
+    else
+        conn_close(c);
+}
+
+/* A Hello or Connection followed by a Heartbeat, in one write, as upstream
+ * sends them (§3 steps 3 and 4). */
+static void conn_send_with_heartbeat(conn_t *c, const uint8_t *p, int n)
+{
+    uint8_t out[2 * (FRAME_MAX + 1)];
+    int h = n > 0 ? msg_encode(&(msg_t){.type = MSG_HEARTBEAT}, out + n, sizeof out - (size_t)n) : -1;
+    if (h < 0) {
+        conn_close(c);
+        return;
+    }
+    memcpy(out, p, (size_t)n);
+    conn_send(c, out, (size_t)(n + h), 0);
+}
+
+/* ---- parked visitors ----------------------------------------------------- */
+
+static list_t *bucket(server_t *s, const uint8_t uuid[16])
+{
+    uint32_t h;
+    memcpy(&h, uuid, sizeof h);
+    return &s->buckets[h % VISITOR_BUCKETS];
+}
+
+static void visitor_free(uv_handle_t *h) { free(h); }
+static void visitor_release(uv_tcp_t *h) { free(h); }
+
+static void visitor_unpark(server_t *s, visitor_t *v)
+{
+    list_remove(&v->tunnel_link);
+    list_remove(&v->expiry_link);
+    list_remove(&v->hash_link);
+    v->tunnel->n_parked--;
+    s->n_parked--;
+}
+
+static void visitor_drop(server_t *s, visitor_t *v)
+{
+    visitor_unpark(s, v);
+    uv_close((uv_handle_t *)&v->tcp, visitor_free);
+}
+
+static visitor_t *visitor_find(server_t *s, const uint8_t uuid[16])
+{
+    list_t *b = bucket(s, uuid);
+    for (list_t *e = b->next; e != b; e = e->next) {
+        visitor_t *v = LIST_ENTRY(e, visitor_t, hash_link);
+        if (memcmp(v->uuid, uuid, 16) == 0) return v;
+    }
+    return NULL;
+}
+
+/* One timer serves every parked visitor: they expire in arrival order, so
+ * the timer only ever waits for the oldest. */
+static void on_expiry(uv_timer_t *t)
+{
+    server_t *s = t->data;
+    uint64_t now = uv_now(s->loop);
+    while (!list_empty(&s->parked)) {
+        visitor_t *v = LIST_ENTRY(s->parked.next, visitor_t, expiry_link);
+        if (v->deadline > now) {
+            uv_timer_start(&s->expiry, on_expiry, v->deadline - now, 0);
+            return;
+        }
+        log_debug("visitor on port %u was not accepted within 10 s; dropped", v->tunnel->port);
+        visitor_drop(s, v);
+    }
+}
+
+static void arm_expiry(server_t *s)
+{
+    if (!uv_is_active((uv_handle_t *)&s->expiry)) uv_timer_start(&s->expiry, on_expiry, PARK_MS, 0);
+}
+
+/* ---- connections --------------------------------------------------------- */
+
+static void conn_on_close(uv_handle_t *h)
+{
+    conn_t *c = h->data;
+    if (--c->open_handles == 0) free(c);
+}
+
+static void conn_release_tcp(uv_tcp_t *h)
+{
+    conn_t *c = (conn_t *)h;
+    if (--c->open_handles == 0) free(c);
+}
+
+static void conn_set_state(conn_t *c, enum conn_state to)
+{
+    log_debug("%s: %s -> %s", c->peer, state_names[c->state], state_names[to]);
+    server_t *s = c->srv;
+    if (c->state == CONN_AUTH || c->state == CONN_HELLO) {
+        if (to != CONN_AUTH && to != CONN_HELLO) s->n_handshakes--;
+    } else if (c->state == CONN_TUNNEL) {
+        s->n_tunnels--;
+    }
+    if (to == CONN_TUNNEL) s->n_tunnels++;
+    c->state = to;
+}
+
+static void conn_close(conn_t *c)
+{
+    if (c->state == CONN_CLOSING || c->state == CONN_RELAY) return;
+    server_t *s = c->srv;
+    if (c->state == CONN_TUNNEL) {
+        log_info("tunnel on port %u closed (%s)", c->port, c->peer);
+        while (!list_empty(&c->parked))
+            visitor_drop(s, LIST_ENTRY(c->parked.next, visitor_t, tunnel_link));
+    }
+    conn_set_state(c, CONN_CLOSING);
+    list_remove(&c->link);
+    uv_close((uv_handle_t *)&c->tcp, conn_on_close);
+    uv_close((uv_handle_t *)&c->timer, conn_on_close);
+    if (c->has_listener) uv_close((uv_handle_t *)&c->listener, conn_on_close);
+}
+
+/* ---- tunnels --------------------------------------------------------------- */
+
+static void on_heartbeat(uv_timer_t *t)
+{
+    conn_t *c = t->data;
+    uint8_t out[16];
+    int n = msg_encode(&(msg_t){.type = MSG_HEARTBEAT}, out, sizeof out);
+    if (n > 0) conn_send(c, out, (size_t)n, 0);
+}
+
+static void on_visitor(uv_stream_t *l, int status)
+{
+    conn_t *c = l->data;
+    server_t *s = c->srv;
+    if (status < 0) {
+        log_warn("accept on port %u failed: %s", c->port, uv_strerror(status));
+        return;
+    }
+    visitor_t *v = calloc(1, sizeof *v);
+    if (v == NULL || uv_tcp_init(s->loop, &v->tcp) != 0) {
+        free(v);
+        log_error("out of memory accepting a visitor on port %u", c->port);
+        return;
+    }
+    v->tcp.data = v;
+    if (uv_accept(l, (uv_stream_t *)&v->tcp) != 0) {
+        uv_close((uv_handle_t *)&v->tcp, visitor_free);
+        return;
+    }
+    if (s->n_parked >= s->cfg->max_pending || c->n_parked >= s->cfg->max_pending_per_tunnel) {
+        log_warn("port %u: too many visitors waiting to be accepted (%u here, %u in all); refusing one",
+                 c->port, c->n_parked, s->n_parked);
+        uv_close((uv_handle_t *)&v->tcp, visitor_free);
+        return;
+    }
+    if (uuid_v4(v->uuid) != 0) {
+        log_error("random number generator failed");
+        uv_close((uv_handle_t *)&v->tcp, visitor_free);
+        return;
+    }
+    v->tunnel = c;
+    v->deadline = uv_now(s->loop) + PARK_MS;
+    list_push(&c->parked, &v->tunnel_link);
+    list_push(&s->parked, &v->expiry_link);
+    list_push(bucket(s, v->uuid), &v->hash_link);
+    c->n_parked++;
+    s->n_parked++;
+    arm_expiry(s);
+
+    if (log_enabled(LOG_DEBUG)) {
+        char peer[NET_ADDR_STRLEN];
+        log_debug("new visitor %s on port %u", net_peer(&v->tcp, peer), c->port);
+    }
+    uint8_t out[FRAME_MAX + 1];
+    conn_send_with_heartbeat(c, out, msg_encode_uuid(MSG_CONNECTION, v->uuid, out, sizeof out));
+}
+
+/* Binds the tunnel listener for Hello(port), §4. Returns NULL or the error
+ * text to send. */
+static const char *open_tunnel(conn_t *c, uint16_t want)
+{
+    server_t *s = c->srv;
+    const server_config_t *cfg = s->cfg;
+    if (s->n_tunnels >= cfg->max_tunnels) {
+        log_warn("refusing a tunnel for %s: %u tunnels open (--max-tunnels)", c->peer, s->n_tunnels);
+        return "server is at its tunnel limit, try again later";
+    }
+    if (want != 0 && (want < cfg->min_port || want > cfg->max_port))
+        return "client port number not in allowed range";
+
+    int rc = UV_EADDRINUSE;
+    for (int i = 0; i < (want ? 1 : PORT_ATTEMPTS); i++) {
+        uint16_t port = want;
+        if (port == 0) {
+            uint32_t r;
+            if (RAND_bytes((unsigned char *)&r, sizeof r) != 1) return "failed to bind to port";
+            port = (uint16_t)(cfg->min_port + r % ((uint32_t)cfg->max_port - cfg->min_port + 1));
+        }
+        rc = net_listen_fd(cfg->bind_tunnels, port, 128);
+        if (rc >= 0) break;
+    }
+    if (rc >= 0) {
+        int initialised;
+        c->listener.data = c;
+        rc = net_listen_start(s->loop, &c->listener, rc, 128, on_visitor, &initialised);
+        if (initialised) {
+            c->has_listener = 1;
+            c->open_handles++;
+        }
+        if (rc == 0) {
+            c->port = net_local_port(&c->listener);
+            return NULL;
+        }
+        log_error("cannot listen on the tunnel port: %s", uv_strerror(rc));
+        return "failed to bind to port";
+    }
+    if (want == 0) return "failed to find an available port";
+    if (rc == UV_EADDRINUSE) return "port already in use";
+    if (rc == UV_EACCES || rc == UV_EPERM) return "permission denied";
+    return "failed to bind to port";
+}
+
+static void handle_hello(conn_t *c, uint16_t want)
+{
+    const char *err = open_tunnel(c, want);
+    if (err != NULL) {
+        conn_send_error(c, err);
+        return;
+    }
+    conn_set_state(c, CONN_TUNNEL);
+    log_info("new tunnel on port %u for %s", c->port, c->peer);
+    net_tune(&c->tcp, KEEPALIVE_SECS);
+    uv_timer_start(&c->timer, on_heartbeat, HEARTBEAT_MS, HEARTBEAT_MS);
+    uint8_t out[FRAME_MAX + 1];
+    conn_send_with_heartbeat(c, out, msg_encode_port(MSG_HELLO, c->port, out, sizeof out));
+}
+
+/* Accept(uuid): hand this connection and the parked visitor to a relay,
+ * forwarding whatever the client sent after the Accept's NUL first (§1). */
+static void handle_accept(conn_t *c, const uint8_t uuid[16], const uint8_t *rest, size_t len)
+{
+    server_t *s = c->srv;
+    visitor_t *v = visitor_find(s, uuid);
+    if (v == NULL) {
+        log_debug("%s: accept for an unknown or expired id", c->peer);
+        conn_close(c);
+        return;
+    }
+    visitor_unpark(s, v);
+    net_tune(&c->tcp, 0);
+    net_tune(&v->tcp, 0);
+    uv_read_stop((uv_stream_t *)&c->tcp);
+    int rc = relay_start(&s->relays, &c->tcp, conn_release_tcp, &v->tcp, visitor_release, rest, len);
+    if (rc != 0) {
+        log_error("cannot start a relay: %s", uv_strerror(rc));
+        uv_close((uv_handle_t *)&v->tcp, visitor_free);
+        conn_close(c);
+        return;
+    }
+    conn_set_state(c, CONN_RELAY);
+    list_remove(&c->link);
+    uv_close((uv_handle_t *)&c->timer, conn_on_close);
+}
+
+/* ---- handshake input --------------------------------------------------- */
+
+static void on_deadline(uv_timer_t *t)
+{
+    conn_t *c = t->data;
+    if (c->state == CONN_AUTH) {
+        conn_send_error(c, "timed out waiting for initial message");
+    } else {
+        log_debug("%s: no message within 3 s; closing", c->peer);
+        conn_close(c);
+    }
+}
+
+/* One complete frame in AUTH or HELLO state (§7). `rest` is the input after
+ * it. Returns 1 if the caller should keep parsing frames. */
+static int handle_frame(conn_t *c, const uint8_t *p, size_t n, const uint8_t *rest, size_t rest_len)
+{
+    server_t *s = c->srv;
+    msg_t m;
+    int ok = msg_decode(MSG_FROM_CLIENT, p, n, &m) == 0;
+
+    if (c->state == CONN_AUTH) {
+        if (!ok) {
+            conn_send_error(c, "unable to parse message");
+        } else if (m.type != MSG_AUTHENTICATE) {
+            conn_send_error(c, "server requires secret, but no secret was provided");
+        } else if (!auth_verify(s->key, c->challenge, m.text, m.text_len)) {
+            log_warn("%s: invalid secret", c->peer);
+            conn_send_error(c, "invalid secret");
+        } else {
+            conn_set_state(c, CONN_HELLO);
+            uv_timer_start(&c->timer, on_deadline, HANDSHAKE_MS, 0);
+            return 1;
+        }
+        return 0;
+    }
+    if (!ok || m.type == MSG_AUTHENTICATE) {
+        log_debug("%s: unexpected or malformed message; closing", c->peer);
+        conn_close(c);
+        return 0;
+    }
+    if (m.type == MSG_HELLO)
+        handle_hello(c, m.port);
+    else
+        handle_accept(c, m.uuid, rest, rest_len);
+    return 0;
+}
+
+static void on_conn_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
+{
+    conn_t *c = h->data;
+    (void)hint;
+    /* A tunnel's control connection is only read to notice the client
+     * leaving: its input is discarded. */
+    if (c->state == CONN_TUNNEL) c->rlen = 0;
+    *buf = uv_buf_init((char *)c->rbuf + c->rlen, (unsigned)(sizeof c->rbuf - c->rlen));
+}
+
+static void on_conn_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
+{
+    conn_t *c = st->data;
+    (void)buf;
+    if (nread == 0 || c->state == CONN_CLOSING || c->close_after_write) return;
+    if (c->state == CONN_TUNNEL) {
+        if (nread < 0) {
+            log_debug("%s: control connection ended: %s", c->peer, uv_strerror((int)nread));
+            conn_close(c);
+        }
+        return;
+    }
+    int eof = nread < 0;
+    if (eof && nread != UV_EOF) {
+        log_debug("%s: read failed: %s", c->peer, uv_strerror((int)nread));
+        conn_close(c);
+        return;
+    }
+    if (!eof) c->rlen += (size_t)nread;
+
+    size_t off = 0;
+    for (;;) {
+        size_t n;
+        int rc = frame_next(c->rbuf + off, c->rlen - off, eof, &n);
+        if (rc == FRAME_TOO_LONG) {
+            if (c->state == CONN_AUTH)
+                conn_send_error(c, "frame error, invalid byte length");
+            else
+                conn_close(c);
+            return;
+        }
+        if (rc == FRAME_NEED_MORE) break;
+        const uint8_t *frame = c->rbuf + off;
+        off += (size_t)rc;
+        if (!handle_frame(c, frame, n, c->rbuf + off, c->rlen - off)) return;
+    }
+    memmove(c->rbuf, c->rbuf + off, c->rlen - off);
+    c->rlen -= off;
+    if (eof) {
+        if (c->state == CONN_AUTH)
+            conn_send_error(c, "server requires secret, but no secret was provided");
+        else
+            conn_close(c);
+    }
+}
+
+/* ---- control listener ------------------------------------------------------ */
+
+static void on_control(uv_stream_t *l, int status)
+{
+    server_t *s = l->data;
+    if (status < 0) {
+        /* EMFILE and friends: libuv keeps a spare fd to shed the pending
+         * connection; we log (at most once a second) and keep serving. */
+        uint64_t now = uv_now(s->loop);
+        if (now - s->last_accept_error >= 1000) {
+            log_error("accept failed: %s", uv_strerror(status));
+            s->last_accept_error = now;
+        }
+        return;
+    }
+    conn_t *c = calloc(1, sizeof *c);
+    if (c == NULL || uv_tcp_init(s->loop, &c->tcp) != 0) {
+        free(c);
+        log_error("out of memory accepting a connection");
+        return;
+    }
+    c->srv = s;
+    c->tcp.data = c;
+    c->open_handles = 1;
+    list_init(&c->link);
+    list_init(&c->parked);
+    if (uv_accept(l, (uv_stream_t *)&c->tcp) != 0) {
+        uv_close((uv_handle_t *)&c->tcp, conn_on_close);
+        return;
+    }
+    net_peer(&c->tcp, c->peer);
+    if (s->n_handshakes >= s->cfg->max_handshakes) {
+        log_warn("refusing %s: %u connections already in handshake (--max-handshakes)", c->peer,
+                 s->n_handshakes);
+        uv_close((uv_handle_t *)&c->tcp, conn_on_close);
+        return;
+    }
+    uv_timer_init(s->loop, &c->timer);
+    c->timer.data = c;
+    c->open_handles++;
+    list_push(&s->conns, &c->link);
+    s->n_handshakes++;
+    c->state = s->cfg->secret ? CONN_AUTH : CONN_HELLO;
+    log_debug("incoming connection from %s", c->peer);
+
+    uv_timer_start(&c->timer, on_deadline, HANDSHAKE_MS, 0);
+    if (uv_read_start((uv_stream_t *)&c->tcp, on_conn_alloc, on_conn_read) != 0) {
+        conn_close(c);
+        return;
+    }
+    if (c->state == CONN_AUTH) {
+        uint8_t out[FRAME_MAX + 1];
+        int n = uuid_v4(c->challenge) == 0
+                    ? msg_encode_uuid(MSG_CHALLENGE, c->challenge, out, sizeof out)
+                    : -1;
+        if (n < 0)
+            conn_close(c);
+        else
+            conn_send(c, out, (size_t)n, 0);
+    }
+}
+
+/* ---- lifecycle ------------------------------------------------------------- */
+
+static void on_signal(uv_signal_t *sig, int signum)
+{
+    server_t *s = sig->data;
+    if (s->stopping) return;
+    s->stopping = 1;
+    log_info("received %s, shutting down", signum == SIGINT ? "SIGINT" : "SIGTERM");
+    uv_close((uv_handle_t *)&s->control, NULL);
+    uv_close((uv_handle_t *)&s->expiry, NULL);
+    uv_close((uv_handle_t *)&s->sigint, NULL);
+    uv_close((uv_handle_t *)&s->sigterm, NULL);
+    while (!list_empty(&s->conns)) conn_close(LIST_ENTRY(s->conns.next, conn_t, link));
+    relay_close_all(&s->relays);
+}
+
+int server_run(const server_config_t *cfg)
+{
+    server_t s;
+    memset(&s, 0, sizeof s);
+    s.cfg = cfg;
+    s.loop = uv_default_loop();
+    list_init(&s.conns);
+    list_init(&s.parked);
+    list_init(&s.relays);
+    for (size_t i = 0; i < VISITOR_BUCKETS; i++) list_init(&s.buckets[i]);
+    if (cfg->secret) auth_key(cfg->secret, strlen(cfg->secret), s.key);
+
+    int fd = net_listen_fd(cfg->bind_addr, CONTROL_PORT, 511);
+    if (fd < 0) {
+        log_error("cannot listen on %s:%d: %s", cfg->bind_addr, CONTROL_PORT, uv_strerror(fd));
+        return 1;
+    }
+    int initialised, rc;
+    s.control.data = &s;
+    if ((rc = net_listen_start(s.loop, &s.control, fd, 511, on_control, &initialised)) != 0) {
+        log_error("cannot listen on %s:%d: %s", cfg->bind_addr, CONTROL_PORT, uv_strerror(rc));
+        if (initialised) uv_close((uv_handle_t *)&s.control, NULL);
+        uv_run(s.loop, UV_RUN_DEFAULT);
+        uv_loop_close(s.loop);
+        return 1;
+    }
+    uv_timer_init(s.loop, &s.expiry);
+    s.expiry.data = &s;
+    uv_signal_init(s.loop, &s.sigint);
+    uv_signal_init(s.loop, &s.sigterm);
+    s.sigint.data = s.sigterm.data = &s;
+    uv_signal_start(&s.sigint, on_signal, SIGINT);
+    uv_signal_start(&s.sigterm, on_signal, SIGTERM);
+    signal(SIGPIPE, SIG_IGN);
+
+    log_info("server listening at %s:%d, tunnels on %s ports %u-%u%s", cfg->bind_addr, CONTROL_PORT,
+             cfg->bind_tunnels, cfg->min_port, cfg->max_port,
+             cfg->secret ? ", secret required" : "");
+    uv_run(s.loop, UV_RUN_DEFAULT);
+    uv_loop_close(s.loop);
+    OPENSSL_cleanse(s.key, sizeof s.key);
+    relay_pool_drain();
+    log_info("server stopped");
+    return 0;
+}

@@ -1,0 +1,32 @@
+/* server.h - `bore server`: the tunnel server (bore protocol §3-§7).
+ *
+ * One control listener on bind_addr:7835. Every connection to it is a
+ * `conn` state machine: AUTH (challenge sent) -> HELLO (waiting for Hello or
+ * Accept) -> TUNNEL (a control connection owning a tunnel listener) or RELAY
+ * (an accept connection handed to relay.c). Visitors on a tunnel port are
+ * parked under a fresh UUID until the client accepts them or 10 s pass.
+ *
+ * Beyond upstream: caps on handshakes in flight, tunnels, and parked
+ * visitors (per tunnel and in total); TCP keepalive on control connections;
+ * a control peer that stops reading is dropped; clean SIGINT/SIGTERM exit. */
+#ifndef BORE_SERVER_H
+#define BORE_SERVER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct {
+    const char *bind_addr;    /* control listener address */
+    const char *bind_tunnels; /* tunnel listener address */
+    uint16_t min_port, max_port;
+    const char *secret; /* NULL: authentication off; "" is a valid secret */
+    unsigned max_handshakes;
+    unsigned max_tunnels;
+    unsigned max_pending;
+    unsigned max_pending_per_tunnel;
+} server_config_t;
+
+/* Runs until SIGINT/SIGTERM. Returns the process exit code. */
+int server_run(const server_config_t *cfg);
+
+#endif
