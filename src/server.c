@@ -488,6 +488,7 @@ static void on_conn_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
         size_t n;
         int rc = frame_next(c->rbuf + off, c->rlen - off, eof, &n);
         if (rc == FRAME_TOO_LONG) {
+            log_debug("%s: frame over %d bytes; closing", c->peer, FRAME_MAX);
             if (c->state == CONN_AUTH)
                 conn_send_error(c, "frame error, invalid byte length");
             else

@@ -1,0 +1,298 @@
+"""The tunnel end to end with the real binaries: upstream's behaviours
+(bore protocol §10), port selection, the 10 s expiry, a killed client, and
+200 concurrent visitors moving 1 MiB each way."""
+import asyncio
+import hashlib
+import json
+import os
+import socket
+import threading
+
+import pytest
+
+from conftest import BORE, Ctl, listen_local, free_port
+
+RANGE = ["--min-port", "40000", "--max-port", "40999"]
+
+
+def serve_once(listener, expect, answer, results):
+    """Accepts one connection, reads `expect` bytes, answers, and records
+    whether it then saw EOF."""
+    c, _ = listener.accept()
+    got = b""
+    while len(got) < expect:
+        chunk = c.recv(expect - len(got))
+        if not chunk:
+            break
+        got += chunk
+    results["got"] = got
+    c.sendall(answer)
+    c.close()
+
+
+@pytest.mark.parametrize("secret", [None, "", "abc"])
+def test_round_trip(procs, secret):
+    extra = [] if secret is None else ["--secret", secret]
+    srv = procs.server(*RANGE, *extra)
+    svc = listen_local()
+    cl = procs.local(svc.getsockname()[1], srv.addr, *extra)
+    results = {}
+    t = threading.Thread(target=serve_once, args=(svc, 11, b"x" * 25, results))
+    t.start()
+    v = socket.create_connection((srv.addr, cl.port), timeout=5)
+    v.sendall(b"hello world")
+    got = b""
+    while True:
+        chunk = v.recv(100)
+        if not chunk:
+            break
+        got += chunk
+    t.join(5)
+    assert results["got"] == b"hello world"
+    assert got == b"x" * 25  # and then EOF propagated
+    v.close()
+
+    # The local service is gone: a second visitor gets EOF with no data.
+    svc.close()
+    v2 = socket.create_connection((srv.addr, cl.port), timeout=5)
+    assert v2.recv(100) == b""
+    cl.wait_for(r"could not connect to localhost")
+
+
+def test_half_close(procs):
+    srv = procs.server(*RANGE)
+    svc = listen_local()
+    cl = procs.local(svc.getsockname()[1], srv.addr)
+    v = socket.create_connection((srv.addr, cl.port), timeout=5)
+    v.sendall(b"request")
+    v.shutdown(socket.SHUT_WR)
+    c, _ = svc.accept()
+    c.settimeout(5)
+    data = b""
+    while True:
+        chunk = c.recv(100)
+        if not chunk:
+            break  # the service saw the visitor's FIN
+        data += chunk
+    assert data == b"request"
+    c.sendall(b"answer after EOF")
+    c.close()
+    got = b""
+    while True:
+        chunk = v.recv(100)
+        if not chunk:
+            break
+        got += chunk
+    assert got == b"answer after EOF"
+
+
+def test_mismatched_secret_server_requires(procs):
+    srv = procs.server(*RANGE, "--secret", "abc")
+    cl = procs.local(1, srv.addr, wait=False)
+    assert cl.wait() == 1
+    assert "server requires authentication, but no client secret was provided" in cl.text()
+    cl.expect_rc = 1
+
+
+def test_mismatched_secret_wrong(procs):
+    srv = procs.server(*RANGE, "--secret", "abc")
+    cl = procs.local(1, srv.addr, "--secret", "abd", wait=False)
+    assert cl.wait() == 1
+    assert "Error: server error: invalid secret" in cl.text()
+    cl.expect_rc = 1
+    srv.wait_for(r"invalid secret")
+
+
+def test_mismatched_secret_client_only(procs):
+    srv = procs.server(*RANGE)
+    cl = procs.local(1, srv.addr, "--secret", "abc", wait=False)
+    assert cl.wait() == 1
+    assert "timed out waiting for initial message" in cl.text()
+    cl.expect_rc = 1
+
+
+def test_megabyte_of_garbage_cut_off(procs):
+    srv = procs.server(*RANGE)
+    s = socket.create_connection((srv.addr, 7835), timeout=5)
+    closed = False
+    try:
+        s.sendall(b"*" * MIB)
+        closed = s.recv(1) == b""
+    except OSError:  # reset: the server closed with our bytes unread
+        closed = True
+    assert closed
+    s.close()
+    srv.wait_for(r"frame over 256 bytes")
+    # The server keeps serving.
+    c = Ctl(srv.addr)
+    c.send(b'{"Hello":0}\0')
+    assert c.frame().startswith(b'{"Hello":')
+
+
+def test_empty_port_range_refused():
+    import subprocess
+    r = subprocess.run([BORE, "server", "--bind-addr", "127.0.0.1", "--min-port", "5000",
+                        "--max-port", "4999"], capture_output=True, text=True, timeout=10)
+    assert r.returncode == 2
+    assert "port range is empty" in r.stderr
+
+
+def test_requested_port(procs):
+    srv = procs.server(*RANGE)
+    svc = listen_local()
+    want = 40000 + (os.getpid() % 900)
+    cl = procs.local(svc.getsockname()[1], srv.addr, "--port", str(want))
+    assert cl.port == want
+    assert f"listening at {srv.addr}:{want}" in cl.text()
+    # The same port again is in use.
+    c2 = procs.local(svc.getsockname()[1], srv.addr, "--port", str(want), wait=False)
+    assert c2.wait() == 1
+    assert "server error: port already in use" in c2.text()
+    c2.expect_rc = 1
+    # Outside the range.
+    c3 = procs.local(svc.getsockname()[1], srv.addr, "--port", "39999", wait=False)
+    assert c3.wait() == 1
+    assert "server error: client port number not in allowed range" in c3.text()
+    c3.expect_rc = 1
+
+
+def test_random_port_in_range(procs):
+    srv = procs.server("--min-port", "41000", "--max-port", "41009")
+    svc = listen_local()
+    ports = set()
+    for _ in range(5):
+        cl = procs.local(svc.getsockname()[1], srv.addr)
+        assert 41000 <= cl.port <= 41009
+        ports.add(cl.port)
+    assert len(ports) == 5
+
+
+def test_range_exhausted(procs):
+    srv = procs.server("--min-port", "41100", "--max-port", "41101")
+    svc = listen_local()
+    procs.local(svc.getsockname()[1], srv.addr)
+    procs.local(svc.getsockname()[1], srv.addr)
+    c = Ctl(srv.addr)
+    c.send(b'{"Hello":0}\0')
+    assert c.frame() == b'{"Error":"failed to find an available port"}'
+    assert c.frame() is None
+
+
+def test_unaccepted_visitor_expires_after_10s(procs):
+    srv = procs.server(*RANGE)
+    c = Ctl(srv.addr, timeout=20)
+    c.send(b'{"Hello":0}\0')
+    port = json.loads(c.frame())["Hello"]
+    v = socket.create_connection((srv.addr, port), timeout=20)
+    import time
+    t0 = time.monotonic()
+    while True:
+        f = c.frame()
+        if f != b'"Heartbeat"':
+            break
+    uid = json.loads(f)["Connection"]
+    assert v.recv(10) == b""  # dropped by the server...
+    waited = time.monotonic() - t0
+    assert 9.0 < waited < 12.0  # ...after about 10 s
+    a = Ctl(srv.addr)
+    a.send(json.dumps({"Accept": uid}, separators=(",", ":")).encode() + b"\0")
+    assert a.read_all() == b""  # expired id: closed, nothing sent
+
+
+def test_killed_client_frees_its_port(procs):
+    srv = procs.server(*RANGE)
+    svc = listen_local()
+    cl = procs.local(svc.getsockname()[1], srv.addr)
+    port = cl.port
+    mark = len(srv.lines)
+    cl.p.kill()
+    cl.killed = True
+    srv.wait_for(rf"tunnel on port {port} closed", start=mark)
+    cl2 = procs.local(svc.getsockname()[1], srv.addr, "--port", str(port))
+    assert cl2.port == port
+
+
+def test_client_exits_0_when_server_closes(procs):
+    srv = procs.server(*RANGE)
+    svc = listen_local()
+    cl = procs.local(svc.getsockname()[1], srv.addr)
+    assert srv.stop() == 0
+    assert cl.wait() == 0
+    assert "server closed the connection" in cl.text()
+
+
+def test_client_notices_a_dead_server(procs):
+    import signal
+    srv = procs.server(*RANGE)
+    svc = listen_local()
+    cl = procs.local(svc.getsockname()[1], srv.addr, "--heartbeat-timeout", "1")
+    srv.p.send_signal(signal.SIGSTOP)
+    try:
+        assert cl.wait() == 1
+    finally:
+        srv.p.send_signal(signal.SIGCONT)
+    assert "no heartbeat from" in cl.text()
+    cl.expect_rc = 1
+
+
+def test_client_cannot_connect(procs):
+    cl = procs.local(1, "127.0.0.250", wait=False)
+    assert cl.wait() == 1
+    assert "could not connect to 127.0.0.250:7835" in cl.text()
+    cl.expect_rc = 1
+
+
+# ---- load -------------------------------------------------------------------
+
+MIB = 1 << 20
+
+
+def payload(seed):
+    return hashlib.shake_256(seed.encode()).digest(MIB)
+
+
+async def _exchange(reader, writer, out):
+    """Sends `out` while reading 1 MiB; returns the SHA-256 of what came in."""
+    async def send():
+        writer.write(out)
+        await writer.drain()
+    task = asyncio.ensure_future(send())
+    got = await reader.readexactly(MIB)
+    await task
+    return hashlib.sha256(got).hexdigest()
+
+
+def test_200_visitors_1mib_each_way(procs):
+    srv = procs.server(*RANGE)
+
+    async def main():
+        service_seen = {}
+
+        async def service(reader, writer):
+            # The visitor's first 8 bytes name it, so both sides can verify.
+            name = (await reader.readexactly(8)).decode()
+            digest = await _exchange(reader, writer, payload("down" + name))
+            service_seen[name] = digest
+            writer.close()
+
+        server = await asyncio.start_server(service, "127.0.0.1", 0, backlog=512)
+        port = server.sockets[0].getsockname()[1]
+        cl = procs.local(port, srv.addr)
+
+        async def visitor(i):
+            name = f"{i:08d}"
+            reader, writer = await asyncio.open_connection(srv.addr, cl.port)
+            writer.write(name.encode())
+            digest = await _exchange(reader, writer, payload("up" + name))
+            writer.close()
+            return name, digest
+
+        results = await asyncio.wait_for(asyncio.gather(*(visitor(i) for i in range(200))), 120)
+        server.close()
+        return service_seen, results
+
+    service_seen, results = asyncio.run(main())
+    assert len(results) == 200
+    for name, digest in results:
+        assert digest == hashlib.sha256(payload("down" + name)).hexdigest()
+        assert service_seen[name] == hashlib.sha256(payload("up" + name)).hexdigest()
