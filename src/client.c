@@ -377,7 +377,9 @@ static void handle_ctl_msg(client_t *cl, const msg_t *m)
     case CL_HELLO:
         if (m->type == MSG_HELLO) {
             cl->state = CL_RUNNING;
-            uv_timer_start(&cl->timer, on_ctl_timeout, cl->cfg->heartbeat_timeout_ms, 0);
+            /* Repeating, so that uv_timer_again re-arms it on every message. */
+            uv_timer_start(&cl->timer, on_ctl_timeout, cl->cfg->heartbeat_timeout_ms,
+                           cl->cfg->heartbeat_timeout_ms);
             log_info("connected to server");
             log_info("listening at %s:%u", cl->cfg->to, m->port);
         } else if (m->type == MSG_ERROR) {

@@ -2,6 +2,7 @@
  * the server or client module. Usage errors exit 2, as upstream. */
 #include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "cli.h"
 #include "client.h"
@@ -97,9 +98,21 @@ static int cmd_server(int argc, char **argv)
     return server_run(&cfg);
 }
 
+/* A tunnel holds three descriptors per visitor; the soft limit (often 1024)
+ * is raised to the hard limit so the caps, not the kernel, decide. */
+static void raise_fd_limit(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        (void)setrlimit(RLIMIT_NOFILE, &rl);
+    }
+}
+
 int main(int argc, char **argv)
 {
     log_init();
+    raise_fd_limit();
     if (argc < 2) {
         print_main_help();
         return 2;

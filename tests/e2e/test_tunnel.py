@@ -235,6 +235,21 @@ def test_client_notices_a_dead_server(procs):
     cl.expect_rc = 1
 
 
+def test_client_stays_up_while_heartbeats_flow(procs):
+    srv = procs.server(*RANGE)
+    svc = listen_local()
+    cl = procs.local(svc.getsockname()[1], srv.addr, "--heartbeat-timeout", "1")
+    # A raw control connection is the clock: 6 heartbeats are about 3 s,
+    # three times the client's timeout.
+    clock = Ctl(srv.addr)
+    clock.send(b'{"Hello":0}\0')
+    clock.frame()
+    for _ in range(6):
+        assert clock.frame() == b'"Heartbeat"'
+    assert cl.p.poll() is None
+    assert "no heartbeat" not in cl.text()
+
+
 def test_client_cannot_connect(procs):
     cl = procs.local(1, "127.0.0.250", wait=False)
     assert cl.wait() == 1
