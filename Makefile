@@ -22,7 +22,8 @@ ifeq ($(WERROR),1)
 CFLAGS  += -Werror
 endif
 
-CORE    = log frame uuid msg auth net relay cli
+KAFKA   = kafka/kframe kafka/kscan kafka/krewrite kafka/kstream
+CORE    = log frame uuid msg auth net relay cli $(KAFKA)
 SRCS    = $(addprefix src/,$(addsuffix .c,$(CORE) server client main))
 OBJS    = $(SRCS:src/%.c=$(BUILD)/%.o)
 CORE_OBJS = $(addprefix $(BUILD)/,$(addsuffix .o,$(CORE)))
@@ -33,12 +34,13 @@ all: $(BUILD)/bore $(UNIT)
 $(BUILD)/bore: $(OBJS)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
 
-$(BUILD)/%.o: src/%.c $(wildcard src/*.h) | $(BUILD)
+$(BUILD)/%.o: src/%.c $(wildcard src/*.h src/kafka/*.h) | $(BUILD)
+	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -MMD -c -o $@ $<
 
-$(BUILD)/tests/%: tests/unit/%.c $(CORE_OBJS) tests/unit/unit.h | $(BUILD)
+$(BUILD)/tests/%: tests/unit/%.c $(CORE_OBJS) $(wildcard tests/unit/*.h) | $(BUILD)
 	@mkdir -p $(BUILD)/tests
-	$(CC) $(CFLAGS) -Isrc $(LDFLAGS) -o $@ $< $(CORE_OBJS) $(LIBS)
+	$(CC) $(CFLAGS) -Isrc -Isrc/kafka $(LDFLAGS) -o $@ $< $(CORE_OBJS) $(LIBS)
 
 $(BUILD):
 	@mkdir -p $(BUILD)
