@@ -48,10 +48,48 @@ $(BUILD):
 test: all
 	tests/run
 
+# libFuzzer targets (clang-14): build-fuzz/fuzz_*; `make fuzz-run FUZZ_SECONDS=20`
+# runs each for a bounded time from its seed corpus in fuzz/corpus/.
+FUZZ_CC   = clang-14
+FUZZ_FLAGS = -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -Isrc -Isrc/kafka
+FUZZ_KAFKA_SRC = $(addprefix src/,$(addsuffix .c,$(KAFKA)))
+FUZZ_SCANS = 0 1 3 10 18 55 60 78 79
+FUZZ_TARGETS = build-fuzz/fuzz_control build-fuzz/fuzz_request build-fuzz/fuzz_response \
+               $(addprefix build-fuzz/fuzz_scan_,$(FUZZ_SCANS))
+FUZZ_SECONDS ?= 20
+
+fuzz: $(FUZZ_TARGETS)
+
+build-fuzz/fuzz_control: fuzz/fuzz_control.c src/frame.c src/msg.c src/uuid.c
+	@mkdir -p build-fuzz
+	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $^ $(LIBS)
+build-fuzz/fuzz_request: fuzz/fuzz_kafka.c $(FUZZ_KAFKA_SRC)
+	@mkdir -p build-fuzz
+	$(FUZZ_CC) $(FUZZ_FLAGS) -DTARGET_REQUEST -o $@ $^
+build-fuzz/fuzz_response: fuzz/fuzz_kafka.c $(FUZZ_KAFKA_SRC)
+	@mkdir -p build-fuzz
+	$(FUZZ_CC) $(FUZZ_FLAGS) -DTARGET_RESPONSE -o $@ $^
+build-fuzz/fuzz_scan_%: fuzz/fuzz_kafka.c $(FUZZ_KAFKA_SRC)
+	@mkdir -p build-fuzz
+	$(FUZZ_CC) $(FUZZ_FLAGS) -DTARGET_SCAN=$* -o $@ $^
+
+fuzz-run: fuzz
+	@for t in $(FUZZ_TARGETS); do \
+	  name=$${t#build-fuzz/fuzz_}; mkdir -p build-fuzz/corpus/$$name; \
+	  if $$t -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -print_final_stats=0 \
+	      build-fuzz/corpus/$$name fuzz/corpus/$$name >build-fuzz/$$name.log 2>&1; \
+	  then echo "ok fuzz_$$name"; else echo "FAIL fuzz_$$name"; tail -40 build-fuzz/$$name.log; fi; \
+	done
+
+# Regenerates the committed seed corpora from the unit tests' builders.
+seeds: $(BUILD)/tests/test_kafka
+	@for d in control request response $(addprefix scan_,$(FUZZ_SCANS)); do mkdir -p fuzz/corpus/$$d; done
+	$(BUILD)/tests/test_kafka --seeds fuzz/corpus
+
 install: $(BUILD)/bore
 	install -D -m 755 $(BUILD)/bore $(DESTDIR)$(PREFIX)/bin/bore
 
 clean:
-	rm -rf build build-san
+	rm -rf build build-san build-fuzz
 
-.PHONY: all test install clean
+.PHONY: all test install clean fuzz fuzz-run seeds

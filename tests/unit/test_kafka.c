@@ -910,8 +910,80 @@ static void varint_limits(void)
     }
 }
 
-int main(void)
+/* --seeds DIR: writes the inputs these tests build as libFuzzer seed
+ * corpora (fuzz/corpus/<target>/), so the fuzzers start from valid frames. */
+static void write_file(const char *dir, const char *target, int n, const void *p, size_t len)
 {
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s/seed-%03d", dir, target, n);
+    FILE *f = fopen(path, "wb");
+    if (f == NULL) return;
+    fwrite(p, 1, len, f);
+    fclose(f);
+}
+
+static void write_seeds(const char *dir)
+{
+    static const struct {
+        const char *name;
+        int16_t api;
+        int vmin, vmax;
+        builder_fn build;
+    } t[] = {
+        {"scan_3", 3, 0, 13, metadata},        {"scan_10", 10, 0, 6, find_coordinator},
+        {"scan_60", 60, 0, 2, describe_cluster}, {"scan_0", 0, 10, 13, produce},
+        {"scan_1", 1, 16, 18, fetch},          {"scan_78", 78, 0, 1, share_fetch},
+        {"scan_79", 79, 0, 1, share_ack},      {"scan_55", 55, 2, 2, describe_quorum},
+    };
+    static const int16_t response_apis[] = {0, 1, 3, 10, 18, 55, 60, 78, 79, 8};
+    int nresp = 0;
+    for (size_t k = 0; k < sizeof t / sizeof t[0]; k++) {
+        int n = 0;
+        for (int v = t[k].vmin; v <= t[k].vmax; v++) {
+            kb_t b = t[k].build(v, INTERNAL, &shapes[n % 3]);
+            kb_t seed = {0};
+            kb_i16(&seed, v);
+            kb_raw(&seed, b.p, b.len);
+            write_file(dir, t[k].name, n++, seed.p, seed.len);
+            kb_t resp = {0};
+            uint8_t idx = 0;
+            while (response_apis[idx] != t[k].api) idx++;
+            uint8_t hdr[4] = {idx, (uint8_t)v, (uint8_t)(b.len / 2), 0};
+            kb_raw(&resp, hdr, 4);
+            kb_t f = kb_frame(&b);
+            kb_raw(&resp, f.p, f.len);
+            write_file(dir, "response", nresp++, resp.p, resp.len);
+            kb_free(&resp);
+            kb_free(&f);
+            kb_free(&seed);
+            kb_free(&b);
+        }
+    }
+    static const int16_t keys[][3] = {{0, 3, 15}, {3, 0, 14}, {78, 3, 4}};
+    for (int layout = 0; layout <= 3; layout += layout == 1 ? 2 : 1) {
+        kb_t b = api_versions(layout, keys, 3, 0);
+        kb_t seed = {0};
+        kb_i16(&seed, layout);
+        kb_raw(&seed, b.p, b.len);
+        write_file(dir, "scan_18", layout, seed.p, seed.len);
+        kb_free(&seed);
+        kb_free(&b);
+    }
+    for (int v = 0; v <= 13; v += 3) {
+        kb_t body = produce_request(v, v % 2, "txn");
+        kb_t f = kb_frame(&body);
+        write_file(dir, "request", v, f.p, f.len);
+        kb_free(&f);
+        kb_free(&body);
+    }
+}
+
+int main(int argc, char **argv)
+{
+    if (argc == 3 && strcmp(argv[1], "--seeds") == 0) {
+        write_seeds(argv[2]);
+        return 0;
+    }
     RUN(metadata_v0_v13);
     RUN(find_coordinator_v0_v6);
     RUN(describe_cluster_v0_v2);
