@@ -1,0 +1,205 @@
+"""The Kafka test rig: a real multi-broker cluster (tests/tools/kafka_cluster,
+librdkafka 2.15.1's mock) and four real client libraries behind one
+interface, so a test reads:
+
+    cluster = KafkaCluster(procs_list, topics=["orders:6"])
+    client = CLIENTS["kafkajs"]
+    client.produce(cluster.bootstrap, "orders", 10000)
+
+Everything is built and installed by scripts/setup-kafka (run by .ci/run).
+"""
+import json
+import os
+import subprocess
+import threading
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+CACHE = os.path.join(ROOT, ".cache")
+LAUNCHER = os.path.join(CACHE, "bin", "kafka_cluster")
+LIBRDKAFKA = os.path.join(CACHE, "librdkafka", "src")
+PY = "/usr/bin/python3"
+CLIENT_PY = os.path.join(ROOT, "tests", "tools", "client_py.py")
+CLIENT_JS = os.path.join(ROOT, "tests", "tools", "client_js.js")
+
+
+def rig_env(netns=None):
+    env = dict(os.environ)
+    env.pop("BORE_LOG", None)
+    return env
+
+
+class KafkaCluster:
+    """A running cluster; commands go to the launcher's stdin, one JSON
+    answer each (see tests/tools/kafka_cluster.c)."""
+
+    def __init__(self, brokers=3, topics=(), address=None, prefix=()):
+        args = [*prefix, LAUNCHER, "--brokers", str(brokers)]
+        if address:
+            args += ["--address", address]
+        for t in topics:
+            args += ["--topic", t]
+        assert os.access(LAUNCHER, os.X_OK), "run scripts/setup-kafka first"
+        self.p = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True, env=rig_env())
+        self.err = []
+        threading.Thread(target=self._drain, daemon=True).start()
+        self.lock = threading.Lock()
+        self.info = self._read()
+        assert "bootstrap" in self.info, self.info
+        self.bootstrap = self.info["bootstrap"]
+
+    def _drain(self):
+        for line in self.p.stderr:
+            self.err.append(line)
+
+    def _read(self):
+        line = self.p.stdout.readline()
+        if not line:
+            raise AssertionError("kafka_cluster exited:\n" + "".join(self.err))
+        return json.loads(line)
+
+    def cmd(self, line):
+        with self.lock:
+            self.p.stdin.write(line + "\n")
+            self.p.stdin.flush()
+            return self._read()
+
+    def brokers(self):
+        return self.cmd("brokers")["brokers"]
+
+    def broker(self, node_id):
+        return next(b for b in self.brokers() if b["id"] == node_id)
+
+    def stop(self):
+        if self.p.poll() is None:
+            try:
+                self.p.stdin.close()
+            except BrokenPipeError:
+                pass
+        return self.p.wait(30)
+
+
+# ---- clients ---------------------------------------------------------------
+
+def run_json(args, timeout=120, env=None):
+    r = subprocess.run(args, capture_output=True, text=True, timeout=timeout, env=env or rig_env())
+    if r.returncode != 0:
+        raise AssertionError(f"{' '.join(args)} failed ({r.returncode}):\n{r.stderr[-3000:]}")
+    return json.loads(r.stdout.strip().splitlines()[-1])
+
+
+class PyClient:
+    def __init__(self, lib):
+        self.name = lib
+        self.lib = lib
+        self.transactions = lib == "confluent"
+        self.read_committed = lib == "confluent"
+
+    def _run(self, bootstrap, *args, prefix=(), timeout=120):
+        return run_json([*prefix, PY, CLIENT_PY, "--lib", self.lib, "--bootstrap", bootstrap, *args],
+                        timeout)
+
+    def metadata(self, bootstrap, prefix=()):
+        return self._run(bootstrap, "metadata", prefix=prefix)
+
+    def produce(self, bootstrap, topic, count, prefix=()):
+        return self._run(bootstrap, "produce", "--topic", topic, "--count", str(count), prefix=prefix)
+
+    def consume(self, bootstrap, topic, group, count, timeout=60, committed=False, prefix=()):
+        return self._run(bootstrap, "consume-committed" if committed else "consume", "--topic", topic,
+                         "--group", group, "--count", str(count), "--timeout", str(timeout),
+                         prefix=prefix, timeout=timeout + 60)
+
+    def txn(self, bootstrap, topic, count, abort_count, txn_id, prefix=()):
+        return self._run(bootstrap, "txn", "--topic", topic, "--count", str(count), "--abort-count",
+                         str(abort_count), "--txn-id", txn_id, prefix=prefix)
+
+
+class JsClient(PyClient):
+    def __init__(self):
+        self.name = "kafkajs"
+        self.transactions = True
+        self.read_committed = True
+
+    def _run(self, bootstrap, *args, prefix=(), timeout=120):
+        return run_json([*prefix, "node", CLIENT_JS, "--bootstrap", bootstrap.split(",")[0], *args],
+                        timeout)
+
+
+def value_for(i):
+    return f"v{i}-" + "x" * (i % 50)
+
+
+def verify(received, count):
+    idx, bad = [], 0
+    for k, v in received:
+        if not k.startswith("k"):
+            bad += 1
+            continue
+        i = int(k[1:])
+        bad += v != value_for(i)
+        idx.append(i)
+    uniq = set(idx)
+    return {"count": len(received), "unique": len(uniq), "duplicates": len(idx) - len(uniq),
+            "bad": bad, "missing": sorted(set(range(count)) - uniq)[:10],
+            "complete": uniq == set(range(count)) and bad == 0}
+
+
+class KcatClient:
+    """kcat running on librdkafka 2.15.1 (LD_LIBRARY_PATH)."""
+    name = "kcat"
+    transactions = False
+    read_committed = True
+
+    def env(self):
+        e = rig_env()
+        e["LD_LIBRARY_PATH"] = LIBRDKAFKA
+        return e
+
+    def _kcat(self, bootstrap, *args, stdin=None, prefix=(), timeout=120):
+        r = subprocess.run([*prefix, "kcat", "-b", bootstrap, *args], input=stdin, capture_output=True,
+                           text=True, timeout=timeout, env=self.env())
+        if r.returncode != 0:
+            raise AssertionError(f"kcat {' '.join(args)} failed ({r.returncode}):\n{r.stderr[-3000:]}")
+        return r.stdout
+
+    def addresses(self, bootstrap, prefix=()):
+        md = json.loads(self._kcat(bootstrap, "-L", "-J", prefix=prefix))
+        return sorted({b["name"] for b in md["brokers"]})
+
+    def metadata(self, bootstrap, prefix=()):
+        md = json.loads(self._kcat(bootstrap, "-L", "-J", prefix=prefix))
+        brokers = []
+        for b in md["brokers"]:
+            host, _, port = b["name"].rpartition(":")
+            brokers.append({"id": b["id"], "host": host, "port": int(port)})
+        topics = {t["topic"]: {str(p["partition"]): p["leader"] for p in t["partitions"]}
+                  for t in md["topics"]}
+        return {"brokers": sorted(brokers, key=lambda x: x["id"]), "topics": topics,
+                "addresses": sorted(b["name"] for b in md["brokers"])}
+
+    def produce(self, bootstrap, topic, count, prefix=()):
+        data = "".join(f"k{i}:{value_for(i)}\n" for i in range(count))
+        self._kcat(bootstrap, "-P", "-t", topic, "-K", ":", "-X", "acks=all", stdin=data, prefix=prefix)
+        # kcat exits non-zero if any message failed delivery.
+        return {"acked": count, "errors": [], "addresses": self.addresses(bootstrap, prefix)}
+
+    def consume(self, bootstrap, topic, group, count, timeout=60, committed=False, prefix=()):
+        args = ["-G", group, topic, "-X", "auto.offset.reset=earliest", "-e", "-q",
+                "-f", "%k\\t%s\\n", "-X", "enable.auto.commit=true",
+                "-X", "auto.commit.interval.ms=100"]
+        if committed:
+            args += ["-X", "isolation.level=read_committed"]
+        out = self._kcat(bootstrap, *args, prefix=prefix, timeout=timeout + 60)
+        got = [tuple(line.split("\t", 1)) for line in out.splitlines() if "\t" in line]
+        r = verify(got, count)
+        r["addresses"] = self.addresses(bootstrap, prefix)
+        return r
+
+
+CLIENTS = {
+    "kcat": KcatClient(),
+    "confluent": PyClient("confluent"),
+    "kafka-python": PyClient("kafka-python"),
+    "kafkajs": JsClient(),
+}

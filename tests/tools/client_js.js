@@ -1,0 +1,115 @@
+#!/usr/bin/env node
+// A test driver over kafkajs (pure JavaScript), same interface and output as
+// client_py.py:  client_js.js --bootstrap HOST:PORT OP [--topic T] [--group G]
+// [--count N] [--abort-count M] [--txn-id ID] [--timeout S]
+'use strict';
+const path = require('path');
+const { Kafka, logLevel } = require(path.join(__dirname, '../../.cache/node/node_modules/kafkajs'));
+
+function parse(argv) {
+  const a = { topic: 'orders', group: 'g1', count: 0, abortCount: 0, txnId: 'txn-1', timeout: 60 };
+  const names = { '--bootstrap': 'bootstrap', '--topic': 'topic', '--group': 'group', '--count': 'count',
+    '--abort-count': 'abortCount', '--txn-id': 'txnId', '--timeout': 'timeout' };
+  for (let i = 2; i < argv.length; i++) {
+    if (names[argv[i]]) a[names[argv[i]]] = argv[++i];
+    else a.op = argv[i];
+  }
+  a.count = +a.count; a.abortCount = +a.abortCount; a.timeout = +a.timeout;
+  return a;
+}
+
+const valueFor = (i) => `v${i}-` + 'x'.repeat(i % 50);
+
+function verify(received, count) {
+  const idx = []; let bad = 0;
+  for (const [k, v] of received) {
+    if (!k || k[0] !== 'k') { bad++; continue; }
+    const i = +k.slice(1);
+    if (v !== valueFor(i)) bad++;
+    idx.push(i);
+  }
+  const uniq = new Set(idx);
+  const missing = [];
+  for (let i = 0; i < count && missing.length < 10; i++) if (!uniq.has(i)) missing.push(i);
+  return { count: received.length, unique: uniq.size, duplicates: idx.length - uniq.size, bad,
+    missing, complete: missing.length === 0 && uniq.size === count && bad === 0 };
+}
+
+async function addresses(kafka) {
+  const admin = kafka.admin();
+  await admin.connect();
+  const c = await admin.describeCluster();
+  await admin.disconnect();
+  return [...new Set(c.brokers.map((b) => `${b.host}:${b.port}`))].sort();
+}
+
+async function main() {
+  const a = parse(process.argv);
+  const kafka = new Kafka({ clientId: 'bore-test', brokers: [a.bootstrap], logLevel: logLevel.NOTHING,
+    retry: { retries: 10, initialRetryTime: 100 } });
+  let r;
+  if (a.op === 'metadata') {
+    const admin = kafka.admin();
+    await admin.connect();
+    const c = await admin.describeCluster();
+    const md = await admin.fetchTopicMetadata();
+    const topics = {};
+    for (const t of md.topics) {
+      topics[t.name] = {};
+      for (const p of t.partitions) topics[t.name][String(p.partitionId)] = p.leader;
+    }
+    await admin.disconnect();
+    r = { brokers: c.brokers.map((b) => ({ id: b.nodeId, host: b.host, port: b.port })).sort((x, y) => x.id - y.id),
+      topics, addresses: await addresses(kafka) };
+  } else if (a.op === 'produce') {
+    const p = kafka.producer();
+    await p.connect();
+    let acked = 0; const errors = [];
+    for (let i = 0; i < a.count; i += 500) {
+      const messages = [];
+      for (let j = i; j < Math.min(a.count, i + 500); j++) messages.push({ key: `k${j}`, value: valueFor(j) });
+      try {
+        const res = await p.send({ topic: a.topic, messages, acks: -1 });
+        acked += messages.length; void res;
+      } catch (e) { errors.push(String(e)); }
+    }
+    await p.disconnect();
+    r = { acked, errors: errors.slice(0, 5), addresses: await addresses(kafka) };
+  } else if (a.op === 'consume' || a.op === 'consume-committed') {
+    const c = kafka.consumer({ groupId: a.group, readUncommitted: a.op === 'consume',
+      sessionTimeout: 10000, heartbeatInterval: 500 });
+    await c.connect();
+    await c.subscribe({ topic: a.topic, fromBeginning: true });
+    const got = [];
+    await new Promise((resolve) => {
+      const timer = setTimeout(resolve, a.timeout * 1000);
+      c.run({
+        autoCommit: true, autoCommitThreshold: 1,
+        eachMessage: async ({ message }) => {
+          got.push([message.key ? message.key.toString() : '', message.value ? message.value.toString() : '']);
+          if (got.length >= a.count) { clearTimeout(timer); setImmediate(resolve); }
+        },
+      });
+    });
+    await c.stop();
+    await c.disconnect();
+    r = Object.assign(verify(got, a.count), { addresses: await addresses(kafka) });
+  } else if (a.op === 'txn') {
+    const p = kafka.producer({ transactionalId: a.txnId, idempotent: true, maxInFlightRequests: 1 });
+    await p.connect();
+    const msgs = (from, to) => { const m = []; for (let i = from; i < to; i++) m.push({ key: `k${i}`, value: valueFor(i) }); return m; };
+    let t = await p.transaction();
+    await t.send({ topic: a.topic, messages: msgs(0, a.count) });
+    await t.commit();
+    t = await p.transaction();
+    await t.send({ topic: a.topic, messages: msgs(a.count, a.count + a.abortCount) });
+    await t.abort();
+    await p.disconnect();
+    r = { committed: a.count, aborted: a.abortCount, addresses: await addresses(kafka) };
+  } else {
+    throw new Error(`unknown op ${a.op}`);
+  }
+  process.stdout.write(JSON.stringify(r) + '\n');
+}
+
+main().then(() => process.exit(0), (e) => { process.stderr.write(String(e && e.stack || e) + '\n'); process.exit(1); });
