@@ -23,8 +23,8 @@ CFLAGS  += -Werror
 endif
 
 KAFKA   = kafka/kframe kafka/kscan kafka/krewrite kafka/kstream
-CORE    = log frame uuid msg auth net relay cli $(KAFKA)
-SRCS    = $(addprefix src/,$(addsuffix .c,$(CORE) server client main))
+CORE    = log frame uuid msg auth net relay cli resolve tunnel $(KAFKA)
+SRCS    = $(addprefix src/,$(addsuffix .c,$(CORE) server local main))
 OBJS    = $(SRCS:src/%.c=$(BUILD)/%.o)
 CORE_OBJS = $(addprefix $(BUILD)/,$(addsuffix .o,$(CORE)))
 UNIT    = $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/test_*.c))

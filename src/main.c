@@ -5,7 +5,7 @@
 #include <sys/resource.h>
 
 #include "cli.h"
-#include "client.h"
+#include "local.h"
 #include "log.h"
 #include "server.h"
 #include "version.h"
@@ -49,13 +49,13 @@ static int cmd_local(int argc, char **argv)
     int rc = cli_parse(&cmd, argc, argv);
     if (rc != CLI_OK) return rc == CLI_EXIT_OK ? 0 : rc;
 
-    client_config_t cfg = {.local_host = opts[1].value, .to = opts[2].value, .secret = opts[4].value};
+    local_config_t cfg = {.local_host = opts[1].value, .to = opts[2].value, .secret = opts[4].value};
     unsigned hb;
     if (cli_u16(&cmd, &opts[0], &cfg.local_port) || cli_u16(&cmd, &opts[3], &cfg.port) ||
         cli_uint(&cmd, &opts[5], 1, 86400, &hb))
         return CLI_USAGE;
     cfg.heartbeat_timeout_ms = hb * 1000;
-    return client_run(&cfg);
+    return local_run(&cfg);
 }
 
 static int cmd_server(int argc, char **argv)

@@ -1,5 +1,5 @@
-/* client.c - see client.h. */
-#include "client.h"
+/* tunnel.c - see tunnel.h. */
+#include "tunnel.h"
 
 #include <openssl/crypto.h>
 #include <stdarg.h>
@@ -13,40 +13,36 @@
 #include "log.h"
 #include "msg.h"
 #include "net.h"
-#include "relay.h"
 
-#define LOG_TARGET "bore::client"
+#define LOG_TARGET "bore::tunnel"
 
 #define CONTROL_PORT "7835"
 #define HANDSHAKE_MS 3000 /* §6 */
 #define KEEPALIVE_SECS 30
-#define MAX_LOCAL_ADDRS 8
 
-enum cl_state { CL_RESOLVE, CL_CONNECT, CL_CHALLENGE, CL_HELLO, CL_RUNNING, CL_DONE };
+enum cl_state { CL_CONNECT, CL_CHALLENGE, CL_HELLO, CL_RUNNING, CL_DONE };
 enum acc_state { ACC_CONNECT, ACC_CHALLENGE, ACC_SEND, ACC_LOCAL, ACC_RELAY, ACC_CLOSING };
 
-typedef struct client {
-    const client_config_t *cfg;
+struct tunnel {
+    tunnel_config_t cfg;
+    tunnel_handler_t handler;
     uv_loop_t *loop;
     uint8_t key[AUTH_KEY_LEN];
     enum cl_state state;
-    int exit_code;
-    char error[512];
-    struct sockaddr_storage server_addr;
-    struct sockaddr_storage local_addrs[MAX_LOCAL_ADDRS];
-    int n_local;
-    int local_pref; /* the address that answered last */
-    uv_getaddrinfo_t gai;
+    uint16_t port; /* the public port, once listening */
+    struct sockaddr_storage targets[TUNNEL_MAX_TARGETS];
+    int n_targets;
+    int local_pref; /* the target address that answered last */
+    char label[128];
     uv_connect_t creq;
     uv_tcp_t ctl;
     uv_timer_t timer;
-    uv_signal_t sigint, sigterm;
-    int ctl_open;
+    int open_handles;
     size_t rlen;
     uint8_t rbuf[1024];
     list_t accepts;
-    list_t relays;
-} client_t;
+};
+typedef struct tunnel client_t;
 
 typedef struct accept_conn {
     uv_tcp_t remote; /* first: relay.c hands it back by this pointer */
@@ -68,19 +64,19 @@ typedef struct accept_conn {
     uint8_t wbuf[2 * (FRAME_MAX + 1)];
 } accept_t;
 
-static void client_stop(client_t *cl);
+static void tunnel_end(client_t *cl, const char *error);
 
-/* Ends the client with exit code 1 and the message printed at exit. */
+/* Ends the tunnel with an error, reported through handler.on_closed. */
 static void client_fail(client_t *cl, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void client_fail(client_t *cl, const char *fmt, ...)
 {
     if (cl->state == CL_DONE) return;
+    char error[512];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(cl->error, sizeof cl->error, fmt, ap);
+    vsnprintf(error, sizeof error, fmt, ap);
     va_end(ap);
-    cl->exit_code = 1;
-    client_stop(cl);
+    tunnel_end(cl, error);
 }
 
 /* ---- accept connections (one per visitor) ---------------------------------- */
@@ -137,13 +133,12 @@ static void acc_on_local_closed(uv_handle_t *h)
     }
     if (a->state != ACC_LOCAL) return;
     a->tries++;
-    if (a->tries < cl->n_local) {
-        a->local_idx = (a->local_idx + 1) % cl->n_local;
+    if (a->tries < cl->n_targets) {
+        a->local_idx = (a->local_idx + 1) % cl->n_targets;
         acc_connect_local(a);
         return;
     }
-    log_warn("could not connect to %s:%u: %s", cl->cfg->local_host, cl->cfg->local_port,
-             uv_strerror(a->last_error));
+    log_warn("could not connect to %s: %s", cl->label, uv_strerror(a->last_error));
     acc_close(a);
 }
 
@@ -160,8 +155,8 @@ static void acc_on_local(uv_connect_t *req, int status)
     a->cl->local_pref = a->local_idx;
     net_tune(&a->remote, 0);
     net_tune(&a->local, 0);
-    int rc = relay_start(&a->cl->relays, &a->remote, acc_release_remote, &a->local,
-                         acc_release_local, a->rbuf, a->rlen);
+    int rc = a->cl->handler.on_pair(a->cl->handler.ctx, a->cl, &a->remote, acc_release_remote,
+                                    &a->local, acc_release_local, a->rbuf, a->rlen);
     if (rc != 0) {
         log_error("cannot start a relay: %s", uv_strerror(rc));
         acc_close(a);
@@ -178,7 +173,7 @@ static void acc_on_local(uv_connect_t *req, int status)
 static void acc_connect_local(accept_t *a)
 {
     client_t *cl = a->cl;
-    if (a->state != ACC_LOCAL) a->local_idx = cl->local_pref;
+    if (a->state != ACC_LOCAL) a->local_idx = cl->local_pref < cl->n_targets ? cl->local_pref : 0;
     a->state = ACC_LOCAL;
     uv_tcp_init(cl->loop, &a->local);
     a->local.data = a;
@@ -187,7 +182,7 @@ static void acc_connect_local(accept_t *a)
     a->creq.data = a;
     uv_timer_start(&a->timer, acc_on_timeout, HANDSHAKE_MS, 0);
     int rc = uv_tcp_connect(&a->creq, &a->local,
-                            (const struct sockaddr *)&cl->local_addrs[a->local_idx], acc_on_local);
+                            (const struct sockaddr *)&cl->targets[a->local_idx], acc_on_local);
     if (rc != 0) {
         log_warn("could not connect to the local service: %s", uv_strerror(rc));
         acc_close(a);
@@ -282,7 +277,7 @@ static void acc_on_connect(uv_connect_t *req, int status)
         acc_close(a);
         return;
     }
-    if (a->cl->cfg->secret == NULL) {
+    if (a->cl->cfg.secret == NULL) {
         acc_send_accept(a, NULL);
         return;
     }
@@ -307,7 +302,7 @@ static void acc_start(client_t *cl, const uint8_t uuid[16])
     a->open_handles = 2;
     a->creq.data = a;
     uv_timer_start(&a->timer, acc_on_timeout, HANDSHAKE_MS, 0);
-    int rc = uv_tcp_connect(&a->creq, &a->remote, (const struct sockaddr *)&cl->server_addr,
+    int rc = uv_tcp_connect(&a->creq, &a->remote, (const struct sockaddr *)&cl->cfg.server,
                             acc_on_connect);
     if (rc != 0) {
         log_warn("could not connect to the server for a new connection: %s", uv_strerror(rc));
@@ -321,10 +316,10 @@ static void on_ctl_timeout(uv_timer_t *t)
 {
     client_t *cl = t->data;
     if (cl->state == CL_RUNNING)
-        client_fail(cl, "no heartbeat from %s for %u s; the server is gone", cl->cfg->to,
-                    cl->cfg->heartbeat_timeout_ms / 1000);
-    else if (cl->state == CL_CONNECT || cl->state == CL_RESOLVE)
-        client_fail(cl, "could not connect to %s:%s: timed out", cl->cfg->to, CONTROL_PORT);
+        client_fail(cl, "no heartbeat from %s for %u s; the server is gone", cl->cfg.to,
+                    cl->cfg.heartbeat_timeout_ms / 1000);
+    else if (cl->state == CL_CONNECT)
+        client_fail(cl, "could not connect to %s:%s: timed out", cl->cfg.to, CONTROL_PORT);
     else
         client_fail(cl, "timed out waiting for initial message");
 }
@@ -354,7 +349,7 @@ static void send_hello(client_t *cl, const uint8_t *challenge)
         }
         n = (size_t)k;
     }
-    int k = msg_encode_port(MSG_HELLO, cl->cfg->port, out + n, sizeof out - n);
+    int k = msg_encode_port(MSG_HELLO, cl->cfg.port, out + n, sizeof out - n);
     if (k < 0) {
         client_fail(cl, "cannot encode Hello");
         return;
@@ -377,11 +372,11 @@ static void handle_ctl_msg(client_t *cl, const msg_t *m)
     case CL_HELLO:
         if (m->type == MSG_HELLO) {
             cl->state = CL_RUNNING;
+            cl->port = m->port;
             /* Repeating, so that uv_timer_again re-arms it on every message. */
-            uv_timer_start(&cl->timer, on_ctl_timeout, cl->cfg->heartbeat_timeout_ms,
-                           cl->cfg->heartbeat_timeout_ms);
-            log_info("connected to server");
-            log_info("listening at %s:%u", cl->cfg->to, m->port);
+            uv_timer_start(&cl->timer, on_ctl_timeout, cl->cfg.heartbeat_timeout_ms,
+                           cl->cfg.heartbeat_timeout_ms);
+            cl->handler.on_listening(cl->handler.ctx, cl, m->port);
         } else if (m->type == MSG_ERROR) {
             client_fail(cl, "server error: %s", m->text);
         } else if (m->type == MSG_CHALLENGE) {
@@ -444,8 +439,7 @@ static void on_ctl_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     cl->rlen -= off;
     if (!eof) return;
     if (cl->state == CL_RUNNING) {
-        log_info("server closed the connection");
-        client_stop(cl);
+        tunnel_end(cl, NULL);
     } else {
         client_fail(cl, "unexpected EOF");
     }
@@ -456,7 +450,7 @@ static void on_ctl_connect(uv_connect_t *req, int status)
     client_t *cl = req->data;
     if (cl->state != CL_CONNECT) return;
     if (status < 0) {
-        client_fail(cl, "could not connect to %s:%s: %s", cl->cfg->to, CONTROL_PORT,
+        client_fail(cl, "could not connect to %s:%s: %s", cl->cfg.to, CONTROL_PORT,
                     uv_strerror(status));
         return;
     }
@@ -465,7 +459,7 @@ static void on_ctl_connect(uv_connect_t *req, int status)
         client_fail(cl, "cannot read from the server");
         return;
     }
-    if (cl->cfg->secret != NULL) {
+    if (cl->cfg.secret != NULL) {
         cl->state = CL_CHALLENGE;
         uv_timer_start(&cl->timer, on_ctl_timeout, HANDSHAKE_MS, 0);
     } else {
@@ -473,104 +467,70 @@ static void on_ctl_connect(uv_connect_t *req, int status)
     }
 }
 
-static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
-{
-    client_t *cl = req->data;
-    if (cl->state == CL_DONE) {
-        uv_freeaddrinfo(res);
-        return;
-    }
-    if (cl->n_local == 0) {
-        /* First answer: the local service. */
-        if (status < 0) {
-            uv_freeaddrinfo(res);
-            client_fail(cl, "could not resolve local host %s: %s", cl->cfg->local_host,
-                        uv_strerror(status));
-            return;
-        }
-        for (struct addrinfo *ai = res; ai && cl->n_local < MAX_LOCAL_ADDRS; ai = ai->ai_next)
-            memcpy(&cl->local_addrs[cl->n_local++], ai->ai_addr, ai->ai_addrlen);
-        uv_freeaddrinfo(res);
-        struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
-        int rc = uv_getaddrinfo(cl->loop, &cl->gai, on_resolved, cl->cfg->to, CONTROL_PORT, &hints);
-        if (rc != 0) client_fail(cl, "could not connect to %s:%s: %s", cl->cfg->to, CONTROL_PORT,
-                                 uv_strerror(rc));
-        return;
-    }
-    if (status < 0 || res == NULL) {
-        uv_freeaddrinfo(res);
-        client_fail(cl, "could not connect to %s:%s: %s", cl->cfg->to, CONTROL_PORT,
-                    uv_strerror(status));
-        return;
-    }
-    memcpy(&cl->server_addr, res->ai_addr, res->ai_addrlen);
-    uv_freeaddrinfo(res);
-    cl->state = CL_CONNECT;
-    cl->creq.data = cl;
-    int rc = uv_tcp_connect(&cl->creq, &cl->ctl, (const struct sockaddr *)&cl->server_addr,
-                            on_ctl_connect);
-    if (rc != 0)
-        client_fail(cl, "could not connect to %s:%s: %s", cl->cfg->to, CONTROL_PORT,
-                    uv_strerror(rc));
-}
-
 /* ---- lifecycle ------------------------------------------------------------- */
 
-static void client_stop(client_t *cl)
+static void tunnel_on_close(uv_handle_t *h)
+{
+    client_t *cl = h->data;
+    if (--cl->open_handles == 0) {
+        OPENSSL_cleanse(cl->key, sizeof cl->key);
+        free(cl);
+    }
+}
+
+static void tunnel_shutdown(client_t *cl)
+{
+    cl->state = CL_DONE;
+    uv_close((uv_handle_t *)&cl->ctl, tunnel_on_close);
+    uv_close((uv_handle_t *)&cl->timer, tunnel_on_close);
+    while (!list_empty(&cl->accepts)) acc_close(LIST_ENTRY(cl->accepts.next, accept_t, link));
+}
+
+static void tunnel_end(client_t *cl, const char *error)
 {
     if (cl->state == CL_DONE) return;
-    if (cl->state == CL_RESOLVE) uv_cancel((uv_req_t *)&cl->gai);
-    cl->state = CL_DONE;
-    uv_close((uv_handle_t *)&cl->ctl, NULL);
-    uv_close((uv_handle_t *)&cl->timer, NULL);
-    uv_close((uv_handle_t *)&cl->sigint, NULL);
-    uv_close((uv_handle_t *)&cl->sigterm, NULL);
-    while (!list_empty(&cl->accepts)) acc_close(LIST_ENTRY(cl->accepts.next, accept_t, link));
-    relay_close_all(&cl->relays);
+    tunnel_shutdown(cl);
+    cl->handler.on_closed(cl->handler.ctx, cl, error);
 }
 
-static void on_signal(uv_signal_t *sig, int signum)
+void tunnel_close(tunnel_t *t)
 {
-    client_t *cl = sig->data;
-    log_info("received %s, shutting down", signum == SIGINT ? "SIGINT" : "SIGTERM");
-    client_stop(cl);
+    if (t->state != CL_DONE) tunnel_shutdown(t);
 }
 
-int client_run(const client_config_t *cfg)
+uint16_t tunnel_port(const tunnel_t *t) { return t->port; }
+
+void tunnel_set_target(tunnel_t *t, const struct sockaddr_storage *addrs, int n, const char *label)
+{
+    if (n > TUNNEL_MAX_TARGETS) n = TUNNEL_MAX_TARGETS;
+    memcpy(t->targets, addrs, (size_t)n * sizeof *addrs);
+    t->n_targets = n;
+    t->local_pref = 0;
+    snprintf(t->label, sizeof t->label, "%s", label);
+}
+
+tunnel_t *tunnel_open(uv_loop_t *loop, const tunnel_config_t *cfg, const tunnel_handler_t *handler)
 {
     client_t *cl = calloc(1, sizeof *cl);
-    if (cl == NULL) {
-        fprintf(stderr, "Error: out of memory\n");
-        return 1;
-    }
-    cl->cfg = cfg;
-    cl->loop = uv_default_loop();
+    if (cl == NULL) return NULL;
+    cl->cfg = *cfg;
+    cl->handler = *handler;
+    cl->loop = loop;
     list_init(&cl->accepts);
-    list_init(&cl->relays);
     if (cfg->secret) auth_key(cfg->secret, strlen(cfg->secret), cl->key);
-    signal(SIGPIPE, SIG_IGN);
-
-    uv_tcp_init(cl->loop, &cl->ctl);
-    uv_timer_init(cl->loop, &cl->timer);
-    uv_signal_init(cl->loop, &cl->sigint);
-    uv_signal_init(cl->loop, &cl->sigterm);
-    cl->ctl.data = cl->timer.data = cl->sigint.data = cl->sigterm.data = cl->gai.data = cl;
-    uv_signal_start(&cl->sigint, on_signal, SIGINT);
-    uv_signal_start(&cl->sigterm, on_signal, SIGTERM);
+    uv_tcp_init(loop, &cl->ctl);
+    uv_timer_init(loop, &cl->timer);
+    cl->ctl.data = cl->timer.data = cl;
+    cl->open_handles = 2;
+    cl->state = CL_CONNECT;
+    cl->creq.data = cl;
     uv_timer_start(&cl->timer, on_ctl_timeout, HANDSHAKE_MS, 0);
-
-    char port[8];
-    snprintf(port, sizeof port, "%u", cfg->local_port);
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
-    int rc = uv_getaddrinfo(cl->loop, &cl->gai, on_resolved, cfg->local_host, port, &hints);
-    if (rc != 0) client_fail(cl, "could not resolve local host %s: %s", cfg->local_host, uv_strerror(rc));
-
-    uv_run(cl->loop, UV_RUN_DEFAULT);
-    uv_loop_close(cl->loop);
-    relay_pool_drain();
-    OPENSSL_cleanse(cl->key, sizeof cl->key);
-    int code = cl->exit_code;
-    if (code != 0) fprintf(stderr, "Error: %s\n", cl->error);
-    free(cl);
-    return code;
+    int rc = uv_tcp_connect(&cl->creq, &cl->ctl, (const struct sockaddr *)&cl->cfg.server,
+                            on_ctl_connect);
+    if (rc != 0) {
+        /* Reported from the loop, never from inside tunnel_open. */
+        log_debug("connect failed at once: %s", uv_strerror(rc));
+        uv_timer_start(&cl->timer, on_ctl_timeout, 0, 0);
+    }
+    return cl;
 }

@@ -1,0 +1,19 @@
+/* resolve.h - blocking name resolution for start-up (libuv's getaddrinfo
+ * without a callback), into a fixed array of addresses. */
+#ifndef BORE_RESOLVE_H
+#define BORE_RESOLVE_H
+
+#include <stdint.h>
+#include <sys/socket.h>
+#include <uv.h>
+
+/* Resolves host:port (TCP). Returns the number of addresses (1..max), or a
+ * negative libuv error. */
+int resolve_host(uv_loop_t *loop, const char *host, uint16_t port, struct sockaddr_storage *out,
+                 int max);
+
+/* Splits "host:port" (or "[v6]:port"); the host is copied into `host`.
+ * Returns 0 or -1. `default_port` is used when no port is given (0: required). */
+int resolve_split(const char *hostport, char *host, size_t cap, uint16_t *port, uint16_t default_port);
+
+#endif

@@ -1,0 +1,60 @@
+/* tunnel.h - one bore tunnel, client side (bore protocol §3): the control
+ * connection and the accept connections it spawns. Used by `bore local`
+ * (one tunnel) and `bore kafka-proxy` (one per broker, plus the bootstrap).
+ *
+ * The control connection authenticates if a secret is set, sends Hello and
+ * reports the public port. Each Connection(uuid) opens a new connection to
+ * the server (authenticated again), sends Accept(uuid), then connects to the
+ * tunnel's target, trying each of its addresses (the last one that worked
+ * first); the connected pair is handed to the owner (handler.on_pair),
+ * which relays. A server that sends nothing for heartbeat_timeout_ms is
+ * declared dead. */
+#ifndef BORE_TUNNEL_H
+#define BORE_TUNNEL_H
+
+#include <stdint.h>
+#include <sys/socket.h>
+#include <uv.h>
+
+#include "relay.h"
+
+#define TUNNEL_MAX_TARGETS 8
+
+typedef struct tunnel tunnel_t;
+
+typedef struct {
+    /* The server answered Hello: the tunnel is public on `port`. */
+    void (*on_listening)(void *ctx, tunnel_t *t, uint16_t port);
+    /* The tunnel has ended: `error` is NULL when the server closed the
+     * control connection. The tunnel frees itself after this returns. */
+    void (*on_closed)(void *ctx, tunnel_t *t, const char *error);
+    /* A visitor is connected end to end. On 0 the callee owns both handles
+     * (returned through the release callbacks); `first` bytes read from the
+     * server after the Accept go to `local` first. */
+    int (*on_pair)(void *ctx, tunnel_t *t, uv_tcp_t *remote, relay_release_cb release_remote,
+                   uv_tcp_t *local, relay_release_cb release_local, const uint8_t *first,
+                   size_t len);
+    void *ctx;
+} tunnel_handler_t;
+
+typedef struct {
+    const char *to;                 /* server host as typed, for messages */
+    struct sockaddr_storage server; /* its resolved control address (port 7835) */
+    uint16_t port;                  /* requested public port, 0 = any */
+    const char *secret;             /* NULL: no authentication */
+    unsigned heartbeat_timeout_ms;
+} tunnel_config_t;
+
+/* Starts connecting; never calls a handler before returning. NULL on OOM. */
+tunnel_t *tunnel_open(uv_loop_t *loop, const tunnel_config_t *cfg, const tunnel_handler_t *handler);
+
+/* Where visitors are connected to (copied). `label` names it in logs. */
+void tunnel_set_target(tunnel_t *t, const struct sockaddr_storage *addrs, int n, const char *label);
+
+uint16_t tunnel_port(const tunnel_t *t);
+
+/* Closes the tunnel without calling on_closed; relays already handed over
+ * are the owner's. */
+void tunnel_close(tunnel_t *t);
+
+#endif
