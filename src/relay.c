@@ -13,23 +13,43 @@
 #define RELAY_BUF_SIZE (128 * 1024)
 #define POOL_MAX 64
 
+/* Output waiting to be written: views (of the input buffer) and owned
+ * blocks, in order. Two of these per direction: one being filled, one
+ * in flight. */
+typedef struct {
+    uv_buf_t *bufs;
+    size_t n, cap;
+    void **owned;
+    size_t n_owned, cap_owned;
+} outq_t;
+
 struct half {
     uv_tcp_t *src, *dst;
     uv_write_t wreq;
     uv_shutdown_t sreq;
-    char *inflight; /* pooled buffer owned by wreq, or NULL */
-    int eof;        /* src sent FIN */
-    int done;       /* dst shut down after src's EOF */
+    relay_filter_fn filter;
+    void *filter_ctx;
+    char *in;              /* pooled input buffer still referenced, or NULL */
+    size_t in_off, in_len; /* input not yet given to the filter */
+    outq_t q[2];
+    int cur;           /* q[cur] is being filled; q[!cur] is in flight while writing */
+    int writing;       /* a uv_write is in flight */
+    int paused;        /* the filter holds input until relay_continue */
+    int want_continue; /* relay_continue arrived while writing */
+    int eof;           /* src sent FIN */
+    int done;          /* dst shut down after src's EOF */
 };
 
-typedef struct relay {
+struct relay {
     list_t link;
     uv_tcp_t *h[2];
     relay_release_cb release[2];
     struct half dir[2]; /* dir[0]: h[0] -> h[1]; dir[1]: h[1] -> h[0] */
+    relay_end_cb on_end;
+    void *user;
     int closing;
     int closed;
-} relay_t;
+};
 
 static char *pool[POOL_MAX];
 static int pool_len;
@@ -50,6 +70,20 @@ void relay_pool_drain(void)
     while (pool_len > 0) free(pool[--pool_len]);
 }
 
+static void outq_clear(outq_t *q)
+{
+    for (size_t i = 0; i < q->n_owned; i++) free(q->owned[i]);
+    q->n = 0;
+    q->n_owned = 0;
+}
+
+static void outq_free(outq_t *q)
+{
+    outq_clear(q);
+    free(q->bufs);
+    free(q->owned);
+}
+
 static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
 {
     (void)h;
@@ -63,10 +97,17 @@ static void on_close(uv_handle_t *h)
     relay_t *r = h->data;
     int i = (uv_tcp_t *)h == r->h[0] ? 0 : 1;
     r->release[i]((uv_tcp_t *)h);
-    if (++r->closed == 2) free(r);
+    if (++r->closed < 2) return;
+    for (int d = 0; d < 2; d++) {
+        pool_put(r->dir[d].in);
+        outq_free(&r->dir[d].q[0]);
+        outq_free(&r->dir[d].q[1]);
+    }
+    if (r->on_end) r->on_end(r->user);
+    free(r);
 }
 
-static void relay_close(relay_t *r)
+void relay_close(relay_t *r)
 {
     if (r->closing) return;
     r->closing = 1;
@@ -75,6 +116,7 @@ static void relay_close(relay_t *r)
 }
 
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
+static void process(relay_t *r, struct half *d);
 
 static void maybe_finish(relay_t *r)
 {
@@ -94,51 +136,148 @@ static void on_shutdown(uv_shutdown_t *req, int status)
     maybe_finish(r);
 }
 
+/* Everything queued so far is written: release what it referenced, then
+ * read on - unless the filter is paused (input kept) or asked to go on. */
+static void written(relay_t *r, struct half *d)
+{
+    if (r->closing) return;
+    if (!d->paused) {
+        pool_put(d->in);
+        d->in = NULL;
+    }
+    if (d->want_continue) {
+        d->want_continue = 0;
+        d->paused = 0;
+        process(r, d);
+        return;
+    }
+    if (!d->paused && !d->eof) {
+        int rc = uv_read_start((uv_stream_t *)d->src, on_alloc, on_read);
+        if (rc != 0 && rc != UV_EALREADY) relay_close(r);
+    }
+}
+
 static void on_write(uv_write_t *req, int status)
 {
     struct half *d = req->data;
     relay_t *r = req->handle->data;
-    pool_put(d->inflight);
-    d->inflight = NULL;
+    d->writing = 0;
+    outq_clear(&d->q[!d->cur]);
     if (status < 0) {
         if (status != UV_ECANCELED) log_debug("write failed: %s", uv_strerror(status));
         relay_close(r);
         return;
     }
-    if (!r->closing && !d->eof) {
-        int rc = uv_read_start((uv_stream_t *)d->src, on_alloc, on_read);
-        if (rc != 0) relay_close(r);
-    }
+    written(r, d);
 }
 
-/* Sends p[0..n) on d->dst: directly if the socket takes it all, otherwise
+/* Writes the queued output: directly if the socket takes it all, otherwise
  * the rest is queued and reading from d->src pauses until it is written. */
-static void forward(relay_t *r, struct half *d, char *p, size_t n)
+static void flush(relay_t *r, struct half *d)
 {
-    uv_buf_t b = uv_buf_init(p, (unsigned)n);
-    int w = uv_try_write((uv_stream_t *)d->dst, &b, 1);
-    if (w == (int)n) {
-        pool_put(p);
+    outq_t *q = &d->q[d->cur];
+    if (q->n == 0) {
+        written(r, d);
         return;
     }
+    int w = uv_try_write((uv_stream_t *)d->dst, q->bufs, (unsigned)q->n);
     if (w < 0 && w != UV_EAGAIN) {
-        pool_put(p);
         log_debug("write failed: %s", uv_strerror(w));
         relay_close(r);
         return;
     }
-    if (w < 0) w = 0;
-    b = uv_buf_init(p + w, (unsigned)(n - (size_t)w));
-    d->inflight = p;
+    size_t left = w < 0 ? 0 : (size_t)w, i = 0;
+    while (i < q->n && left >= q->bufs[i].len) left -= q->bufs[i++].len;
+    if (i == q->n) {
+        outq_clear(q);
+        written(r, d);
+        return;
+    }
+    q->bufs[i].base += left;
+    q->bufs[i].len -= left;
     d->wreq.data = d;
-    int rc = uv_write(&d->wreq, (uv_stream_t *)d->dst, &b, 1, on_write);
+    int rc = uv_write(&d->wreq, (uv_stream_t *)d->dst, q->bufs + i, (unsigned)(q->n - i), on_write);
     if (rc != 0) {
-        d->inflight = NULL;
-        pool_put(p);
         relay_close(r);
         return;
     }
+    d->writing = 1;
+    d->cur = !d->cur; /* later output queues behind this write */
     uv_read_stop((uv_stream_t *)d->src);
+}
+
+/* Runs the filter (or not) over the input kept in d, then writes. */
+static void process(relay_t *r, struct half *d)
+{
+    size_t n = d->in_len - d->in_off;
+    if (d->filter && n > 0) {
+        ssize_t used = d->filter(d->filter_ctx, r, (int)(d - r->dir), (uint8_t *)d->in + d->in_off, n);
+        if (used < 0) {
+            relay_close(r);
+            return;
+        }
+        d->in_off += (size_t)used;
+        d->paused = d->in_off < d->in_len;
+    } else if (n > 0) {
+        relay_emit(r, (int)(d - r->dir), (uint8_t *)d->in + d->in_off, n, NULL);
+        d->in_off = d->in_len;
+    }
+    if (r->closing) return;
+    if (d->paused) uv_read_stop((uv_stream_t *)d->src);
+    flush(r, d);
+}
+
+void relay_emit(relay_t *r, int dir, const uint8_t *p, size_t n, void *owned)
+{
+    struct half *d = &r->dir[dir];
+    outq_t *q = &d->q[d->cur];
+    if (r->closing) {
+        free(owned);
+        return;
+    }
+    if (owned != NULL) {
+        if (q->n_owned == q->cap_owned) {
+            size_t cap = q->cap_owned ? q->cap_owned * 2 : 8;
+            void **o = realloc(q->owned, cap * sizeof *o);
+            if (o == NULL) {
+                free(owned);
+                relay_close(r);
+                return;
+            }
+            q->owned = o;
+            q->cap_owned = cap;
+        }
+        q->owned[q->n_owned++] = owned;
+    }
+    if (n == 0) return;
+    /* Consecutive views of one buffer become one write buffer. */
+    if (owned == NULL && q->n > 0 && q->bufs[q->n - 1].base + q->bufs[q->n - 1].len == (const char *)p) {
+        q->bufs[q->n - 1].len += n;
+        return;
+    }
+    if (q->n == q->cap) {
+        size_t cap = q->cap ? q->cap * 2 : 8;
+        uv_buf_t *b = realloc(q->bufs, cap * sizeof *b);
+        if (b == NULL) {
+            relay_close(r);
+            return;
+        }
+        q->bufs = b;
+        q->cap = cap;
+    }
+    q->bufs[q->n++] = uv_buf_init((char *)p, (unsigned)n);
+}
+
+void relay_continue(relay_t *r, int dir)
+{
+    struct half *d = &r->dir[dir];
+    if (r->closing) return;
+    if (d->writing) {
+        d->want_continue = 1;
+        return;
+    }
+    d->paused = 0;
+    process(r, d);
 }
 
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
@@ -146,7 +285,12 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     relay_t *r = s->data;
     struct half *d = &r->dir[(uv_tcp_t *)s == r->h[0] ? 0 : 1];
     if (nread > 0) {
-        forward(r, d, buf->base, (size_t)nread);
+        /* Reading only happens with nothing kept and nothing in flight. */
+        pool_put(d->in);
+        d->in = buf->base;
+        d->in_off = 0;
+        d->in_len = (size_t)nread;
+        process(r, d);
         return;
     }
     pool_put(buf->base);
@@ -163,8 +307,10 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     if (uv_shutdown(&d->sreq, (uv_stream_t *)d->dst, on_shutdown) != 0) relay_close(r);
 }
 
-int relay_start(list_t *set, uv_tcp_t *a, relay_release_cb release_a, uv_tcp_t *b,
-                relay_release_cb release_b, const uint8_t *first, size_t len)
+int relay_start_filtered(list_t *set, uv_tcp_t *a, relay_release_cb release_a, uv_tcp_t *b,
+                         relay_release_cb release_b, const uint8_t *first, size_t len,
+                         const relay_filter_t filters[2], relay_end_cb on_end, void *user,
+                         relay_t **out)
 {
     if (len > RELAY_BUF_SIZE) return UV_EINVAL;
     relay_t *r = calloc(1, sizeof *r);
@@ -175,25 +321,41 @@ int relay_start(list_t *set, uv_tcp_t *a, relay_release_cb release_a, uv_tcp_t *
     r->h[1] = b;
     r->release[0] = release_a;
     r->release[1] = release_b;
+    r->on_end = on_end;
+    r->user = user;
     a->data = b->data = r;
-    r->dir[0].src = a;
-    r->dir[0].dst = b;
-    r->dir[1].src = b;
-    r->dir[1].dst = a;
+    for (int i = 0; i < 2; i++) {
+        r->dir[i].src = r->h[i];
+        r->dir[i].dst = r->h[!i];
+        if (filters) {
+            r->dir[i].filter = filters[i].fn;
+            r->dir[i].filter_ctx = filters[i].ctx;
+        }
+    }
+    if (out) *out = r;
 
     if (uv_read_start((uv_stream_t *)b, on_alloc, on_read) != 0) goto fail;
     if (len > 0) {
-        char *p = pool_get();
-        if (p == NULL) goto fail;
-        memcpy(p, first, len);
-        forward(r, &r->dir[0], p, len);
-        if (r->closing || r->dir[0].inflight != NULL) return 0;
+        /* The bytes read past the Accept go through a's filter first. */
+        struct half *d = &r->dir[0];
+        if ((d->in = pool_get()) == NULL) goto fail;
+        memcpy(d->in, first, len);
+        d->in_off = 0;
+        d->in_len = len;
+        process(r, d);
+        return 0;
     }
     if (uv_read_start((uv_stream_t *)a, on_alloc, on_read) != 0) goto fail;
     return 0;
 fail:
     relay_close(r);
     return 0;
+}
+
+int relay_start(list_t *set, uv_tcp_t *a, relay_release_cb release_a, uv_tcp_t *b,
+                relay_release_cb release_b, const uint8_t *first, size_t len)
+{
+    return relay_start_filtered(set, a, release_a, b, release_b, first, len, NULL, NULL, NULL, NULL);
 }
 
 void relay_close_all(list_t *set)

@@ -1,32 +1,71 @@
 /* relay.h - splice two TCP streams together, both directions, with
- * backpressure and half-close (bore protocol §3, accept step 4).
+ * backpressure and half-close (bore protocol §3, accept step 4), and an
+ * optional filter per direction (the Kafka proxy's codec).
  *
- * Each direction reads into a pooled buffer and writes it at once with
- * uv_try_write; only when the destination cannot take it all is the rest
- * queued, and reading from the source stops until that write completes. So
- * at most one buffer per direction is in flight, and an idle relay holds no
- * buffer at all. EOF from one side shuts down writing on the other and the
- * reverse direction keeps flowing; the relay ends when both directions have
- * ended, or at the first error on either side. */
+ * Each direction reads into a pooled 128 KiB buffer and writes it at once
+ * with uv_try_write; only when the destination cannot take it all is the
+ * rest queued, and reading from the source stops until that write
+ * completes. So at most one buffer per direction is in flight, and an idle
+ * relay holds no buffer at all. EOF from one side shuts down writing on the
+ * other and the reverse direction keeps flowing; the relay ends when both
+ * directions have ended, or at the first error on either side.
+ *
+ * A filter sees each piece of input before it is written and emits the
+ * output itself (relay_emit): views of the input, which stay valid until
+ * written, or blocks it owns. It may consume less than it was given: the
+ * direction then pauses - the rest is kept, reading stops - until the owner
+ * calls relay_continue. Unfiltered directions forward input as it is. */
 #ifndef BORE_RELAY_H
 #define BORE_RELAY_H
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 #include <uv.h>
 
 #include "list.h"
 
+typedef struct relay relay_t;
+
 /* Called once per handle from its close callback: the owner frees it. */
 typedef void (*relay_release_cb)(uv_tcp_t *handle);
 
+/* Returns the input bytes consumed (<= n), or < 0 to close the relay. */
+typedef ssize_t (*relay_filter_fn)(void *ctx, relay_t *r, int dir, const uint8_t *p, size_t n);
+
+typedef struct {
+    relay_filter_fn fn; /* NULL: forward as is */
+    void *ctx;
+} relay_filter_t;
+
+/* Called once, after both handles are released: free the filter state. */
+typedef void (*relay_end_cb)(void *user);
+
 /* Takes ownership of a and b (their `data` is overwritten) and registers the
- * relay in `set`. `first`/`len` bytes (may be 0, at most 128 KiB) are written
- * to b before anything read from a; they are copied. Returns 0, after which
- * the handles always come back through the release callbacks (a later I/O
- * error closes them); or UV_ENOMEM / UV_EINVAL, and the caller keeps them. */
+ * relay in `set`. `first`/`len` bytes (may be 0, at most 128 KiB) are treated
+ * as read from a, before anything else; they are copied. Returns 0, after
+ * which the handles always come back through the release callbacks (a later
+ * I/O error closes them); or UV_ENOMEM / UV_EINVAL, and the caller keeps
+ * them. Direction 0 is a -> b, direction 1 is b -> a. */
 int relay_start(list_t *set, uv_tcp_t *a, relay_release_cb release_a, uv_tcp_t *b,
                 relay_release_cb release_b, const uint8_t *first, size_t len);
+
+/* The same with filters (filters[dir], may be NULL), an end callback and
+ * the relay returned in *out. */
+int relay_start_filtered(list_t *set, uv_tcp_t *a, relay_release_cb release_a, uv_tcp_t *b,
+                         relay_release_cb release_b, const uint8_t *first, size_t len,
+                         const relay_filter_t filters[2], relay_end_cb on_end, void *user,
+                         relay_t **out);
+
+/* Queues output for direction `dir`, after everything queued before. If
+ * `owned` is set it is freed once written (or when the relay closes). */
+void relay_emit(relay_t *r, int dir, const uint8_t *p, size_t n, void *owned);
+
+/* A paused direction may go on: output emitted meanwhile is written, then
+ * the filter is given the input it left. */
+void relay_continue(relay_t *r, int dir);
+
+void relay_close(relay_t *r);
 
 /* Closes every relay in `set` (shutdown). */
 void relay_close_all(list_t *set);

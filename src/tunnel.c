@@ -19,6 +19,7 @@
 #define CONTROL_PORT "7835"
 #define HANDSHAKE_MS 3000 /* §6 */
 #define KEEPALIVE_SECS 30
+#define NO_CHALLENGE_HINT " (no authentication challenge: does the server have a secret?)"
 
 enum cl_state { CL_CONNECT, CL_CHALLENGE, CL_HELLO, CL_RUNNING, CL_DONE };
 enum acc_state { ACC_CONNECT, ACC_CHALLENGE, ACC_SEND, ACC_LOCAL, ACC_RELAY, ACC_CLOSING };
@@ -321,7 +322,8 @@ static void on_ctl_timeout(uv_timer_t *t)
     else if (cl->state == CL_CONNECT)
         client_fail(cl, "could not connect to %s:%s: timed out", cl->cfg.to, CONTROL_PORT);
     else
-        client_fail(cl, "timed out waiting for initial message");
+        client_fail(cl, "timed out waiting for initial message%s",
+                    cl->state == CL_CHALLENGE ? NO_CHALLENGE_HINT : "");
 }
 
 /* Writes a control message; it is tiny and the socket fresh, so anything but
@@ -441,7 +443,12 @@ static void on_ctl_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     if (cl->state == CL_RUNNING) {
         tunnel_end(cl, NULL);
     } else {
-        client_fail(cl, "unexpected EOF");
+        /* Waiting for a Challenge, EOF is the server's own 3 s deadline
+         * racing ours: the same cause, so the same message. */
+        if (cl->state == CL_CHALLENGE)
+            client_fail(cl, "timed out waiting for initial message" NO_CHALLENGE_HINT);
+        else
+            client_fail(cl, "unexpected EOF");
     }
 }
 
