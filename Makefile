@@ -8,7 +8,7 @@ PREFIX  ?= /usr/local
 WARN    = -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wformat=2 -Wvla \
           -Wundef -Wwrite-strings -Wimplicit-fallthrough -Wpointer-arith
 CFLAGS  ?= -O2 -g
-CFLAGS  += -std=c11 -D_GNU_SOURCE $(WARN) $(EXTRA_CFLAGS)
+CFLAGS  += -std=c11 -D_GNU_SOURCE -Isrc -Isrc/kafka $(WARN) $(EXTRA_CFLAGS)
 LIBS    = $(shell pkg-config --libs libuv jansson openssl)
 
 ifeq ($(SAN),1)
@@ -24,7 +24,7 @@ endif
 
 KAFKA   = kafka/kframe kafka/kscan kafka/krewrite kafka/kstream
 CORE    = log frame uuid msg auth net relay cli resolve tunnel $(KAFKA)
-SRCS    = $(addprefix src/,$(addsuffix .c,$(CORE) server local main))
+SRCS    = $(addprefix src/,$(addsuffix .c,$(CORE) server local kafka/kproxy main))
 OBJS    = $(SRCS:src/%.c=$(BUILD)/%.o)
 CORE_OBJS = $(addprefix $(BUILD)/,$(addsuffix .o,$(CORE)))
 UNIT    = $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/test_*.c))

@@ -5,6 +5,7 @@
 #include <sys/resource.h>
 
 #include "cli.h"
+#include "kproxy.h"
 #include "local.h"
 #include "log.h"
 #include "server.h"
@@ -16,9 +17,10 @@ static void print_main_help(void)
            "on a remote server, bypassing standard NAT connection firewalls.\n\n"
            "Usage: bore <COMMAND>\n\n"
            "Commands:\n"
-           "  local   Starts a local proxy to the remote server\n"
-           "  server  Runs the remote proxy server\n"
-           "  help    Print this message or the help of the given subcommand(s)\n\n"
+           "  local        Starts a local proxy to the remote server\n"
+           "  server       Runs the remote proxy server\n"
+           "  kafka-proxy  Exposes every broker of a Kafka cluster through the remote server\n"
+           "  help         Print this message or the help of the given subcommand(s)\n\n"
            "Options:\n"
            "  -h, --help     Print help\n"
            "  -V, --version  Print version\n");
@@ -109,6 +111,39 @@ static void raise_fd_limit(void)
     }
 }
 
+static int cmd_kafka_proxy(int argc, char **argv)
+{
+    cli_opt_t opts[] = {
+        {'b', "bootstrap-server", "HOST:PORT", NULL, "localhost:9092",
+         "Any broker of the Kafka cluster to expose", 0, NULL},
+        {'t', "to", "TO", "BORE_SERVER", "bore.pub", "Address of the remote server", 0, NULL},
+        {'s', "secret", "SECRET", "BORE_SECRET", NULL, "Optional secret for authentication", 0,
+         NULL},
+        {0, "advertised-host", "HOST", NULL, NULL,
+         "Host name clients use to reach the remote server [default: the --to host]", 0, NULL},
+        {'p', "port", "PORT", NULL, "0", "Public port of the bootstrap address (0: any)", 0, NULL},
+        {0, "heartbeat-timeout", "SECONDS", "BORE_HEARTBEAT_TIMEOUT", "15",
+         "Give up when the server has sent nothing for this long", 0, NULL},
+        {0, "max-frame-size", "BYTES", NULL, "104857600",
+         "Largest Kafka response the proxy buffers to rewrite", 0, NULL},
+    };
+    cli_cmd_t cmd = {"kafka-proxy",
+                     "Exposes every broker of a Kafka cluster through the remote server", opts,
+                     sizeof opts / sizeof opts[0]};
+    int rc = cli_parse(&cmd, argc, argv);
+    if (rc != CLI_OK) return rc == CLI_EXIT_OK ? 0 : rc;
+    kproxy_config_t cfg = {.bootstrap = opts[0].value, .to = opts[1].value,
+                           .secret = opts[2].value, .advertised_host = opts[3].value};
+    if (cfg.advertised_host == NULL) cfg.advertised_host = cfg.to;
+    unsigned hb, max_frame;
+    if (cli_u16(&cmd, &opts[4], &cfg.port) || cli_uint(&cmd, &opts[5], 1, 86400, &hb) ||
+        cli_uint(&cmd, &opts[6], 1024, 1u << 30, &max_frame))
+        return CLI_USAGE;
+    cfg.heartbeat_timeout_ms = hb * 1000;
+    cfg.max_frame = max_frame;
+    return kproxy_run(&cfg);
+}
+
 int main(int argc, char **argv)
 {
     log_init();
@@ -135,9 +170,11 @@ int main(int argc, char **argv)
         char *help[] = {flag};
         if (strcmp(argv[2], "local") == 0) return cmd_local(1, help);
         if (strcmp(argv[2], "server") == 0) return cmd_server(1, help);
+        if (strcmp(argv[2], "kafka-proxy") == 0) return cmd_kafka_proxy(1, help);
         return unknown_command(argv[2]);
     }
     if (strcmp(c, "local") == 0) return cmd_local(argc - 2, argv + 2);
     if (strcmp(c, "server") == 0) return cmd_server(argc - 2, argv + 2);
+    if (strcmp(c, "kafka-proxy") == 0) return cmd_kafka_proxy(argc - 2, argv + 2);
     return unknown_command(c);
 }

@@ -174,6 +174,11 @@ static void acc_on_local(uv_connect_t *req, int status)
 static void acc_connect_local(accept_t *a)
 {
     client_t *cl = a->cl;
+    if (cl->n_targets == 0) {
+        log_warn("no address to connect %s to yet; closing the connection", cl->label);
+        acc_close(a);
+        return;
+    }
     if (a->state != ACC_LOCAL) a->local_idx = cl->local_pref < cl->n_targets ? cl->local_pref : 0;
     a->state = ACC_LOCAL;
     uv_tcp_init(cl->loop, &a->local);

@@ -600,6 +600,8 @@ static void pending_address_holds_then_resumes(void)
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) kb_free(bufs[i]);
 }
 
+static int feed_one(int16_t api, int16_t ver, const uint8_t *p, size_t len, uint32_t max);
+
 /* ---- ApiVersions -------------------------------------------------------------- */
 
 static kb_t api_versions(int layout, const int16_t (*keys)[3], int n, int err)
@@ -650,6 +652,18 @@ static void api_versions_caps(void)
     check_rewrite(KAFKA_API_VERSIONS, 3, &in, &want);
     kb_free(&in);
     kb_free(&want);
+    /* librdkafka's mock answers an unsupported v3+ request with a body in
+     * no standard layout: an error answer offers nothing to cap, it passes. */
+    static const uint8_t mock[] = {0, 0, 0, 17, 0, 0, 0, 42, 0, 35, 1, 0, 18, 0, 0, 0, 2, 0, 0, 0, 0};
+    kb_t mb = {0};
+    kb_raw(&mb, mock + 4, sizeof mock - 4);
+    check_rewrite(KAFKA_API_VERSIONS, 4, &mb, &mb);
+    kb_free(&mb);
+    /* The same bytes with no error cannot be capped: the connection fails. */
+    uint8_t ok_body[sizeof mock];
+    memcpy(ok_body, mock, sizeof mock);
+    ok_body[9] = 0;
+    CHECK(feed_one(KAFKA_API_VERSIONS, 4, ok_body, sizeof ok_body, KF_MAX_FRAME_DEFAULT) == KF_BAD);
     /* Nothing to cap: the frame passes unchanged. */
     in = api_versions(3, capped, 9, 0);
     check_rewrite(KAFKA_API_VERSIONS, 3, &in, &in);
