@@ -37,28 +37,31 @@ class Proc:
         self.p = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                   env=full_env, **kw)
         self.lines = []
+        self.out = []
         self.cond = threading.Condition()
-        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader = threading.Thread(target=self._read, args=(self.p.stderr, self.lines), daemon=True)
         self.reader.start()
+        threading.Thread(target=self._read, args=(self.p.stdout, self.out), daemon=True).start()
 
-    def _read(self):
-        for raw in self.p.stderr:
+    def _read(self, stream, into):
+        for raw in stream:
             with self.cond:
-                self.lines.append(raw.decode(errors="replace").rstrip("\n"))
+                into.append(raw.decode(errors="replace").rstrip("\n"))
                 self.cond.notify_all()
         with self.cond:
-            self.lines.append(None)  # EOF marker
+            into.append(None)  # EOF marker
             self.cond.notify_all()
 
-    def wait_for(self, pattern, timeout=10, start=0):
-        """Waits for a stderr line matching `pattern`; returns the match."""
+    def wait_for(self, pattern, timeout=10, start=0, stdout=False):
+        """Waits for a stderr (or stdout) line matching `pattern`; returns the match."""
         rx = re.compile(pattern)
         deadline = time.monotonic() + timeout
         i = start
+        lines = self.out if stdout else self.lines
         with self.cond:
             while True:
-                while i < len(self.lines):
-                    line = self.lines[i]
+                while i < len(lines):
+                    line = lines[i]
                     i += 1
                     if line is None:
                         raise AssertionError(f"process ended before {pattern!r}:\n{self.text()}")
@@ -80,6 +83,10 @@ class Proc:
     def text(self):
         with self.cond:
             return "\n".join(line for line in self.lines if line is not None)
+
+    def stdout_text(self):
+        with self.cond:
+            return "\n".join(line for line in self.out if line is not None)
 
     def wait(self, timeout=15):
         rc = self.p.wait(timeout)
@@ -138,7 +145,7 @@ def procs():
         rc = p.stop()
         text = p.text()
         if rc != getattr(p, "expect_rc", 0) or sanitizer_report(text):
-            failures.append(f"{' '.join(p.args)} exited {rc}:\n{text}")
+            failures.append(f"{' '.join(p.args)} exited {rc}:\n{text[-6000:]}")
     assert not failures, "\n\n".join(failures)
 
 

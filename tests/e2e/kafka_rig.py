@@ -105,10 +105,15 @@ class PyClient:
     def produce(self, bootstrap, topic, count, prefix=()):
         return self._run(bootstrap, "produce", "--topic", topic, "--count", str(count), prefix=prefix)
 
-    def consume(self, bootstrap, topic, group, count, timeout=60, committed=False, prefix=()):
+    def consume(self, bootstrap, topic, group, count, timeout=60, committed=False, prefix=(),
+                exact=False):
         return self._run(bootstrap, "consume-committed" if committed else "consume", "--topic", topic,
                          "--group", group, "--count", str(count), "--timeout", str(timeout),
                          prefix=prefix, timeout=timeout + 60)
+
+    def stream(self, bootstrap, topic, group, prefix=()):
+        return StreamConsumer([*prefix, PY, CLIENT_PY, "--lib", self.lib, "--bootstrap", bootstrap,
+                               "consume", "--topic", topic, "--group", group, "--stream"])
 
     def txn(self, bootstrap, topic, count, abort_count, txn_id, prefix=()):
         return self._run(bootstrap, "txn", "--topic", topic, "--count", str(count), "--abort-count",
@@ -124,6 +129,52 @@ class JsClient(PyClient):
     def _run(self, bootstrap, *args, prefix=(), timeout=120):
         return run_json([*prefix, "node", CLIENT_JS, "--bootstrap", bootstrap.split(",")[0], *args],
                         timeout)
+
+    def stream(self, bootstrap, topic, group, prefix=()):
+        return StreamConsumer([*prefix, "node", CLIENT_JS, "--bootstrap", bootstrap.split(",")[0],
+                               "consume", "--topic", topic, "--group", group, "--stream"])
+
+
+class StreamConsumer:
+    """A group member that prints each message as it arrives, until stop()
+    (SIGTERM: it commits and leaves the group). Lines are stamped with the
+    monotonic time they were read, so a test can tell before from after."""
+
+    def __init__(self, args, env=None):
+        import time
+        self.time = time
+        self.p = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                  env=env or rig_env())
+        self.lines = []
+        self.cond = threading.Condition()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self):
+        for line in self.p.stdout:
+            if "\t" in line:
+                k, v = line.rstrip("\n").split("\t", 1)
+                with self.cond:
+                    self.lines.append((self.time.monotonic(), k, v))
+                    self.cond.notify_all()
+
+    def wait_count(self, n, timeout):
+        with self.cond:
+            self.cond.wait_for(lambda: len(self.lines) >= n, timeout)
+            return len(self.lines)
+
+    def wait_for(self, pred, timeout):
+        with self.cond:
+            return self.cond.wait_for(lambda: pred(self.lines), timeout)
+
+    def stop(self):
+        if self.p.poll() is None:
+            self.p.terminate()
+        try:
+            self.p.wait(30)
+        except subprocess.TimeoutExpired:
+            self.p.kill()
+            self.p.wait()
+        return self.p.returncode
 
 
 def value_for(i):
@@ -142,7 +193,7 @@ def verify(received, count):
     uniq = set(idx)
     return {"count": len(received), "unique": len(uniq), "duplicates": len(idx) - len(uniq),
             "bad": bad, "missing": sorted(set(range(count)) - uniq)[:10],
-            "complete": uniq == set(range(count)) and bad == 0}
+            "complete": uniq == set(range(count)) and bad == 0, "indices": sorted(uniq)}
 
 
 class KcatClient:
@@ -184,8 +235,20 @@ class KcatClient:
         # kcat exits non-zero if any message failed delivery.
         return {"acked": count, "errors": [], "addresses": self.addresses(bootstrap, prefix)}
 
-    def consume(self, bootstrap, topic, group, count, timeout=60, committed=False, prefix=()):
-        args = ["-G", group, topic, "-X", "auto.offset.reset=earliest", "-e", "-q",
+    def group_args(self, group, topic):
+        return ["-G", group, topic, "-X", "auto.offset.reset=earliest", "-q", "-f", "%k\t%s\n",
+                "-X", "enable.auto.commit=true", "-X", "auto.commit.interval.ms=100"]
+
+    def stream(self, bootstrap, topic, group, prefix=()):
+        return StreamConsumer([*prefix, "kcat", "-b", bootstrap, *self.group_args(group, topic)],
+                              env=self.env())
+
+    def consume(self, bootstrap, topic, group, count, timeout=60, committed=False, prefix=(),
+                exact=False):
+        """Until every assigned partition is at its end (-e), or with
+        `exact`, until `count` messages (-c)."""
+        args = ["-G", group, topic, "-X", "auto.offset.reset=earliest", "-c" if exact else "-e",
+                *([str(count)] if exact else []), "-q",
                 "-f", "%k\\t%s\\n", "-X", "enable.auto.commit=true",
                 "-X", "auto.commit.interval.ms=100"]
         if committed:

@@ -12,6 +12,7 @@ function parse(argv) {
     '--abort-count': 'abortCount', '--txn-id': 'txnId', '--timeout': 'timeout' };
   for (let i = 2; i < argv.length; i++) {
     if (names[argv[i]]) a[names[argv[i]]] = argv[++i];
+    else if (argv[i] === '--stream') a.stream = true;
     else a.op = argv[i];
   }
   a.count = +a.count; a.abortCount = +a.abortCount; a.timeout = +a.timeout;
@@ -32,7 +33,8 @@ function verify(received, count) {
   const missing = [];
   for (let i = 0; i < count && missing.length < 10; i++) if (!uniq.has(i)) missing.push(i);
   return { count: received.length, unique: uniq.size, duplicates: idx.length - uniq.size, bad,
-    missing, complete: missing.length === 0 && uniq.size === count && bad === 0 };
+    missing, complete: missing.length === 0 && uniq.size === count && bad === 0,
+    indices: [...uniq].sort((x, y) => x - y) };
 }
 
 async function addresses(kafka) {
@@ -80,6 +82,17 @@ async function main() {
       sessionTimeout: 10000, heartbeatInterval: 500 });
     await c.connect();
     await c.subscribe({ topic: a.topic, fromBeginning: true });
+    if (a.stream) {
+      // Prints each message as it arrives, commits as it goes, until SIGTERM.
+      await c.run({ autoCommit: true, autoCommitThreshold: 1,
+        eachMessage: async ({ message }) => {
+          process.stdout.write(`${message.key ? message.key.toString() : ''}\t${message.value ? message.value.toString() : ''}\n`);
+        } });
+      await new Promise((resolve) => process.on('SIGTERM', resolve));
+      await c.stop();
+      await c.disconnect();
+      process.exit(0);
+    }
     const got = [];
     await new Promise((resolve) => {
       const timer = setTimeout(resolve, a.timeout * 1000);

@@ -45,6 +45,7 @@ def verify(received, count):
         "bad": bad,
         "missing": sorted(set(range(count)) - uniq)[:10],
         "complete": uniq == set(range(count)) and bad == 0,
+        "indices": sorted(uniq),
     }
 
 
@@ -113,6 +114,10 @@ class Confluent:
                                           "enable.auto.commit": False,
                                           "isolation.level": isolation}))
         c.subscribe([a.topic])
+        if a.stream:
+            return stream(a, lambda: [((m.key() or b"").decode(), (m.value() or b"").decode())
+                                      for m in c.consume(500, 0.3) if not m.error()],
+                          lambda: c.commit(asynchronous=False), c.close)
         got = []
         deadline = time.time() + a.timeout
         while len(got) < a.count and time.time() < deadline:
@@ -197,6 +202,11 @@ class KafkaPython:
         c = self.kafka.KafkaConsumer(a.topic, bootstrap_servers=self.bootstrap, group_id=a.group,
                                      auto_offset_reset="earliest", enable_auto_commit=False,
                                      consumer_timeout_ms=1000)
+        if a.stream:
+            def batch():
+                return [((m.key or b"").decode(), (m.value or b"").decode())
+                        for recs in c.poll(timeout_ms=300, max_records=500).values() for m in recs]
+            return stream(a, batch, c.commit, c.close)
         got = []
         deadline = time.time() + a.timeout
         while len(got) < a.count and time.time() < deadline:
@@ -216,6 +226,26 @@ class KafkaPython:
         return {"unsupported": "kafka-python 2.0.2 has no transactional producer"}
 
 
+def stream(a, batch, commit, close):
+    """--stream: prints each message as "key<TAB>value" as it arrives and
+    commits after each batch, until SIGTERM; then closes (leaving the group)."""
+    import signal
+    stop = []
+    signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
+    while not stop:
+        msgs = batch()
+        for k, v in msgs:
+            sys.stdout.write(f"{k}\t{v}\n")
+        sys.stdout.flush()
+        if msgs:
+            try:
+                commit()
+            except Exception as e:  # noqa: BLE001 - a rebalance; the next commit covers it
+                sys.stderr.write(f"commit: {e}\n")
+    close()
+    return None
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--lib", required=True, choices=["confluent", "kafka-python"])
@@ -229,13 +259,15 @@ def main():
     ap.add_argument("--timeout", type=float, default=60)
     ap.add_argument("--pace", type=float, default=0)
     ap.add_argument("--commit-each", action="store_true")
+    ap.add_argument("--stream", action="store_true")
     a = ap.parse_args()
     lib = Confluent(a.bootstrap) if a.lib == "confluent" else KafkaPython(a.bootstrap)
     if a.op == "consume-committed":
         r = lib.consume(a, "read_committed")
     else:
         r = getattr(lib, a.op)(a)
-    print(json.dumps(r), flush=True)
+    if r is not None:
+        print(json.dumps(r), flush=True)
 
 
 if __name__ == "__main__":

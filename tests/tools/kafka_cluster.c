@@ -224,6 +224,9 @@ int main(int argc, char **argv)
         return 1;
     }
     rd_kafka_mock_group_initial_rebalance_delay_ms(mc, 0);
+    /* The mock reports controller 0, which is no broker; kafkajs looks the
+     * controller up among the brokers (InitProducerId), so name a real one. */
+    rd_kafka_mock_set_controller_id(mc, 1);
 
     conf = rd_kafka_conf_new();
     rd_kafka_conf_set(conf, "bootstrap.servers", rd_kafka_mock_cluster_bootstraps(mc), NULL, 0);

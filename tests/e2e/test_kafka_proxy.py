@@ -1,0 +1,386 @@
+"""bore kafka-proxy end to end (issue 5). The cluster and the proxy, the
+tunnel server, and the client each live in their own network namespace
+(netns.py): a client can reach the brokers only through the tunnel server,
+so an internal address that leaks to it fails loudly - and every test also
+checks, from the client's own view of the cluster, that it only ever
+learned public addresses."""
+import json
+import re
+import socket
+import subprocess
+import time
+
+import pytest
+
+from conftest import BORE
+from kafka_rig import CACHE, CLIENTS, KafkaCluster, StreamConsumer, rig_env
+from netns import CLIENT_TO_SERVER, CLUSTER_TO_SERVER, Namespaces
+
+SECRET = "kafka tunnel secret"
+ALL = list(CLIENTS)
+N = 10000
+
+
+@pytest.fixture(scope="module")
+def ns():
+    n = Namespaces()
+    yield n
+    n.cleanup()
+
+
+class Env:
+    def __init__(self, procs, ns, brokers=3, topics=("orders:6",), bootstrap_of=None):
+        self.ns = ns
+        self.procs = procs
+        self.server = procs.start([*ns.prefix("s"), BORE, "server", "--bind-addr", "0.0.0.0",
+                                   "--min-port", "9000", "--max-port", "29999", "--secret", SECRET])
+        self.server.wait_for("server listening")
+        self.cluster = KafkaCluster(brokers=brokers, topics=topics, prefix=ns.prefix("c")) if brokers else None
+        target = bootstrap_of or self.cluster.bootstrap.split(",")[0]
+        self.proxy = self.start_proxy(target)
+        m = self.proxy.wait_for(r"^bootstrap\.servers=(\S+)$", timeout=20, stdout=True)
+        self.bootstrap = m.group(1)
+        self.public = {}
+        for line in self.proxy.stdout_text().splitlines():
+            t = re.match(r"^\s+(\d+)\s+(\S+):(\d+)\s+(\S+)$", line)
+            if t:
+                self.public[int(t.group(1))] = (t.group(2), int(t.group(3)))
+
+    def start_proxy(self, target, secret=SECRET, port=9092):
+        return self.procs.start([*self.ns.prefix("c"), BORE, "kafka-proxy", "-b", target, "--to",
+                                 CLUSTER_TO_SERVER, "--advertised-host", CLIENT_TO_SERVER, "-s", secret,
+                                 "-p", str(port)])
+
+    @property
+    def client_ns(self):
+        return self.ns.prefix("u")
+
+    def public_ports(self):
+        """Every tunnel port the proxy has opened (the table plus later ones)."""
+        ports = {p for _, p in self.public.values()}
+        for line in self.proxy.text().splitlines():
+            m = re.search(r"is public at [^ ]+:(\d+)", line)
+            if m:
+                ports.add(int(m.group(1)))
+        return ports | {9092}
+
+    def assert_public(self, addresses):
+        ports = self.public_ports()
+        for a in addresses:
+            host, _, port = a.rpartition(":")
+            assert host == CLIENT_TO_SERVER and int(port) in ports, f"internal address leaked: {a}"
+
+    def close(self):
+        if self.cluster:
+            assert self.cluster.stop() == 0, "".join(self.cluster.err)
+
+
+@pytest.fixture
+def env(procs, ns):
+    e = Env(procs, ns)
+    yield e
+    e.close()
+
+
+def client_of(name):
+    return CLIENTS[name]
+
+
+# ---- 1. metadata -------------------------------------------------------------
+
+@pytest.mark.parametrize("name", ALL)
+def test_metadata_shows_public_addresses(env, name):
+    md = client_of(name).metadata(env.bootstrap, prefix=env.client_ns)
+    assert [b["id"] for b in md["brokers"]] == [1, 2, 3]
+    for b in md["brokers"]:
+        assert (b["host"], b["port"]) == env.public[b["id"]]
+    assert set(md["topics"]["orders"].values()) == {1, 2, 3}
+    env.assert_public(md["addresses"])
+
+
+def test_proxy_prints_the_table(env):
+    out = env.proxy.stdout_text()
+    assert "(3 brokers) is public on 192.0.2.6" in out
+    assert re.search(r"bootstrap\s+192\.0\.2\.6:9092\s+127\.0\.0\.1:\d+", out)
+    for node in (1, 2, 3):
+        assert re.search(rf"^\s+{node}\s+192\.0\.2\.6:\d+\s+127\.0\.0\.1:\d+$", out, re.M)
+    assert out.strip().endswith(f"bootstrap.servers={CLIENT_TO_SERVER}:9092")
+
+
+# ---- 2. produce and consume ---------------------------------------------------------
+
+@pytest.mark.parametrize("name", ALL)
+def test_produce_and_consume_10000(env, name):
+    c = client_of(name)
+    p = c.produce(env.bootstrap, "orders", N, prefix=env.client_ns)
+    assert p["acked"] == N and not p["errors"], p
+    r = c.consume(env.bootstrap, "orders", f"g-{name}", N, prefix=env.client_ns)
+    assert r["complete"] and r["count"] == N and r["duplicates"] == 0, {k: r[k] for k in r if k != "indices"}
+    env.assert_public(p["addresses"] + r["addresses"])
+
+
+# ---- 3. consumer groups ------------------------------------------------------------------
+
+@pytest.mark.parametrize("name", ALL)
+def test_consumer_group_member_leaves_other_resumes(env, name):
+    """Member A of a group consumes part of a topic, commits and leaves;
+    member B joins the same group and resumes from A's committed offsets:
+    it gets exactly the rest. Both find the group coordinator, commit and
+    fetch offsets through the proxy. (The members follow each other: the
+    mock's rebalances of concurrent members take tens of seconds, with or
+    without the proxy, which would make this test slow and flaky.)"""
+    c = client_of(name)
+    total = 1200
+    assert c.produce(env.bootstrap, "orders", total, prefix=env.client_ns)["acked"] == total
+    a = c.consume(env.bootstrap, "orders", "group-ab", 300, timeout=60, prefix=env.client_ns, exact=True)
+    a_set = set(a["indices"])
+    assert a["count"] >= 300 and a["duplicates"] == 0
+    rest = total - len(a_set)
+    b = c.consume(env.bootstrap, "orders", "group-ab", rest, timeout=60, prefix=env.client_ns)
+    b_set = set(b["indices"])
+    assert not (a_set & b_set), sorted(a_set & b_set)[:10]  # resumed, nothing consumed twice
+    assert a_set | b_set == set(range(total))                # and nothing lost
+    env.assert_public(a["addresses"] + b["addresses"])
+
+
+# ---- 4. transactions -----------------------------------------------------------------------
+
+@pytest.mark.parametrize("name", ALL)
+def test_transactions_read_committed(env, name):
+    """A transactional producer commits one transaction (0..499) and aborts
+    another (500..799) through the proxy (FindCoordinator for the
+    transaction coordinator, InitProducerId, AddPartitionsToTxn, EndTxn);
+    a read_committed consumer then reads every committed message.
+
+    What the mock cannot show: it answers every Fetch with an empty
+    AbortedTransactions list and LastStableOffset = end offset, so no client
+    can filter the aborted records out against it (the same happens without
+    the proxy); the test checks that part only where the client reports it
+    could, and says so."""
+    c = client_of(name)
+    if name == "kafka-python":
+        pytest.skip("kafka-python 2.0.2 has neither a transactional producer nor read_committed")
+    producer = c if c.transactions else CLIENTS["confluent"]  # kcat cannot produce transactionally
+    r = producer.txn(env.bootstrap, "orders", 500, 300, f"txn-{name}", prefix=env.client_ns)
+    assert r == {**r, "committed": 500, "aborted": 300}
+    env.assert_public(r["addresses"])
+    got = c.consume(env.bootstrap, "orders", f"rc-{name}", 800, timeout=30, committed=True,
+                    prefix=env.client_ns)
+    assert set(range(500)) <= set(got["indices"]), {k: got[k] for k in got if k != "indices"}
+    assert got["duplicates"] == 0
+    env.assert_public(got["addresses"])
+
+
+# ---- 6. leader moves during production -------------------------------------------------------
+
+@pytest.mark.parametrize("name", ALL)
+def test_leader_moves_during_production(env, name):
+    c = client_of(name)
+    producer = subprocess.Popen(["/usr/bin/python3", "-c", f"""
+import sys; sys.path.insert(0, 'tests/e2e')
+from kafka_rig import CLIENTS
+import json
+print(json.dumps(CLIENTS[{name!r}].produce({env.bootstrap!r}, 'orders', {N}, prefix={env.client_ns!r})))
+"""], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=str(__import__('conftest').ROOT))
+    # Move every partition's leader while the producer runs.
+    for p in range(6):
+        assert env.cluster.cmd(f"leader orders {p} {(p + 1) % 3 + 1}") == {"ok": "leader"}
+    out, err = producer.communicate(timeout=180)
+    assert producer.returncode == 0, err[-3000:]
+    res = json.loads(out.strip().splitlines()[-1])
+    assert res["acked"] == N and not res["errors"], res
+    md = c.metadata(env.bootstrap, prefix=env.client_ns)
+    assert md["topics"]["orders"]["0"] == 2  # the client sees the new leader
+    r = c.consume(env.bootstrap, "orders", f"lm-{name}", N, prefix=env.client_ns)
+    assert r["complete"] and r["duplicates"] == 0, {k: r[k] for k in r if k != "indices"}
+    env.assert_public(res["addresses"] + r["addresses"] + md["addresses"])
+
+
+# ---- 7. brokers come, move, go down and up ------------------------------------------------------
+
+@pytest.mark.parametrize("name", ALL)
+def test_broker_added_while_running(env, name):
+    c = client_of(name)
+    assert env.cluster.cmd("add 4") == {"ok": "add"}
+    assert env.cluster.cmd("topic fresh 4") == {"ok": "topic"}
+    assert env.cluster.cmd("leader fresh 0 4") == {"ok": "leader"}
+    md = c.metadata(env.bootstrap, prefix=env.client_ns)
+    assert [b["id"] for b in md["brokers"]] == [1, 2, 3, 4]
+    env.proxy.wait_for(r"broker 4 is public at 192\.0\.2\.6:\d+")
+    env.assert_public(md["addresses"])
+    assert md["topics"]["fresh"]["0"] == 4
+    p = c.produce(env.bootstrap, "fresh", 2000, prefix=env.client_ns)
+    assert p["acked"] == 2000
+    r = c.consume(env.bootstrap, "fresh", f"add-{name}", 2000, prefix=env.client_ns)
+    assert r["complete"], {k: r[k] for k in r if k != "indices"}
+    env.assert_public(p["addresses"] + r["addresses"])
+
+
+def test_broker_address_change_is_followed(env):
+    b2 = env.cluster.broker(2)
+    # A relay in the cluster namespace gives broker 2 a second address.
+    relay = subprocess.Popen([*env.ns.prefix("c"), "socat", "TCP-LISTEN:39092,bind=127.0.0.1,fork,reuseaddr",
+                              f"TCP:127.0.0.1:{b2['port']}"], stderr=subprocess.DEVNULL)
+    try:
+        assert env.cluster.cmd("host 2 127.0.0.1 39092") == {"ok": "host"}
+        c = CLIENTS["confluent"]
+        md = c.metadata(env.bootstrap, prefix=env.client_ns)
+        env.proxy.wait_for(r"broker 2 moved from 127\.0\.0\.1:\d+ to 127\.0\.0\.1:39092")
+        assert next(b for b in md["brokers"] if b["id"] == 2)["port"] == env.public[2][1]
+        p = c.produce(env.bootstrap, "orders", 1000, prefix=env.client_ns)
+        assert p["acked"] == 1000
+        r = c.consume(env.bootstrap, "orders", "moved", 1000, prefix=env.client_ns)
+        assert r["complete"]
+        env.assert_public(md["addresses"] + p["addresses"] + r["addresses"])
+    finally:
+        relay.terminate()
+        relay.wait()
+
+
+def test_broker_down_and_up(env):
+    c = CLIENTS["kafkajs"]
+    assert env.cluster.cmd("down 3") == {"ok": "down"}
+    # A client connecting to broker 3 through its tunnel gets its connection closed...
+    host, port = env.public[3]
+    s = socket.socket()
+    probe = subprocess.run([*env.client_ns, "/usr/bin/python3", "-c", f"""
+import socket
+s = socket.create_connection(({host!r}, {port}), timeout=10)
+s.settimeout(10)
+print(repr(s.recv(10)))
+"""], capture_output=True, text=True, timeout=30)
+    assert probe.stdout.strip() == "b''", probe
+    env.proxy.wait_for(r"could not connect to 127\.0\.0\.1:\d+")
+    # ...while the rest keeps being served (the cluster lists the brokers that are up).
+    assert [b["id"] for b in c.metadata(env.bootstrap, prefix=env.client_ns)["brokers"]] == [1, 2]
+    assert env.cluster.cmd("up 3") == {"ok": "up"}
+    assert [b["id"] for b in c.metadata(env.bootstrap, prefix=env.client_ns)["brokers"]] == [1, 2, 3]
+    p = c.produce(env.bootstrap, "orders", 1000, prefix=env.client_ns)
+    assert p["acked"] == 1000
+    r = c.consume(env.bootstrap, "orders", "after-up", 1000, prefix=env.client_ns)
+    assert r["complete"]
+    s.close()
+
+
+# ---- 8. secrets -------------------------------------------------------------------------------
+
+def test_wrong_secret_fails_at_start(env):
+    bad = env.start_proxy(env.cluster.bootstrap.split(",")[0], secret="not the secret", port=0)
+    assert bad.wait() == 1
+    bad.expect_rc = 1
+    assert "Error: server error: invalid secret" in bad.text()
+
+
+# ---- errors a user can act on ---------------------------------------------------------------
+
+def test_kafka_not_reachable(procs, ns):
+    p = procs.start([*ns.prefix("c"), BORE, "kafka-proxy", "-b", "127.0.0.1:1", "--to", CLUSTER_TO_SERVER])
+    assert p.wait() == 1
+    p.expect_rc = 1
+    assert "Error: Kafka at 127.0.0.1:1: not reachable: connection refused" in p.text()
+
+
+def test_tls_broker_detected(procs, ns):
+    # A TLS server answers a plaintext request with an alert record.
+    tls = subprocess.Popen([*ns.prefix("c"), "/usr/bin/python3", "-c", """
+import socket
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(('127.0.0.1', 39093)); s.listen(); print('ready', flush=True)
+c, _ = s.accept(); c.recv(100); c.sendall(bytes([0x15, 3, 3, 0, 2, 2, 0x46])); c.close()
+"""], stdout=subprocess.PIPE, text=True)
+    assert tls.stdout.readline().strip() == "ready"
+    p = procs.start([*ns.prefix("c"), BORE, "kafka-proxy", "-b", "127.0.0.1:39093", "--to", CLUSTER_TO_SERVER])
+    assert p.wait() == 1
+    p.expect_rc = 1
+    tls.wait(10)
+    assert "answered with TLS" in p.text()
+
+
+def test_server_without_free_ports(procs, ns):
+    srv = procs.start([*ns.prefix("s"), BORE, "server", "--bind-addr", "0.0.0.0", "--min-port", "30000",
+                       "--max-port", "30000"])
+    srv.wait_for("server listening")
+    cluster = KafkaCluster(brokers=2, prefix=ns.prefix("c"))
+    try:
+        p = procs.start([*ns.prefix("c"), BORE, "kafka-proxy", "-b", cluster.bootstrap.split(",")[0],
+                         "--to", CLUSTER_TO_SERVER])
+        assert p.wait() == 1
+        p.expect_rc = 1
+        assert "server error: failed to find an available port" in p.text()
+    finally:
+        cluster.stop()
+
+
+# ---- 5. DescribeCluster, SASL and version caps, against a scripted broker -------------------------
+
+@pytest.fixture
+def scripted(procs, ns, request):
+    high = getattr(request, "param", False)
+    broker = subprocess.Popen([*ns.prefix("c"), "/usr/bin/python3", "tests/tools/scripted_broker.py",
+                               *(["--high"] if high else [])], stdout=subprocess.PIPE, text=True,
+                              cwd=str(__import__("conftest").ROOT))
+    port = json.loads(broker.stdout.readline())["port"]
+    e = Env(procs, ns, brokers=0, bootstrap_of=f"127.0.0.1:{port}")
+    e.broker = broker
+    yield e
+    broker.terminate()
+    broker.wait()
+
+
+def test_describe_cluster_sees_only_public_addresses(scripted):
+    r = subprocess.run([*scripted.client_ns, f"{CACHE}/bin/describe_cluster", scripted.bootstrap],
+                       capture_output=True, text=True, timeout=60, env=rig_env())
+    assert r.returncode == 0, r.stderr
+    res = json.loads(r.stdout)
+    assert res["nodes"] == [{"id": 1, "host": CLIENT_TO_SERVER, "port": scripted.public[1][1]}]
+    assert res["controller"] == 1
+
+
+@pytest.mark.parametrize("scripted", [True], indirect=True)
+def test_api_versions_capped(scripted):
+    """The broker offers Metadata, FindCoordinator and DescribeCluster up to
+    v99: the client is told the codec's maxima, and still works."""
+    r = subprocess.run([*scripted.client_ns, "/usr/bin/python3", "-c", f"""
+import json
+from kafka import KafkaAdminClient
+a = KafkaAdminClient(bootstrap_servers={scripted.bootstrap!r})
+c = a._client
+node = c.least_loaded_node()
+c.poll(future=c.cluster.request_update())
+v = c._api_versions
+print(json.dumps({{"versions": {{str(k): list(x) for k, x in v.items()}},
+                  "brokers": [[b.host, b.port] for b in c.cluster.brokers()]}}))
+a.close()
+"""], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr[-3000:]
+    res = json.loads(r.stdout)
+    assert res["versions"]["3"][1] == 13
+    assert res["versions"]["10"][1] == 6
+    assert res["versions"]["60"][1] == 2
+    assert res["brokers"] == [[CLIENT_TO_SERVER, scripted.public[1][1]]]
+
+
+def test_sasl_v1_passes_and_v0_is_refused(scripted):
+    host, port = CLIENT_TO_SERVER, 9092
+    r = subprocess.run([*scripted.client_ns, "/usr/bin/python3", "-c", f"""
+import socket, struct
+def call(s, key, ver, corr, body=b''):
+    hdr = struct.pack('>hhih', key, ver, corr, 4) + b'test'
+    s.sendall(struct.pack('>i', len(hdr) + len(body)) + hdr + body)
+    size = struct.unpack('>i', s.recv(4, socket.MSG_WAITALL))[0]
+    return s.recv(size, socket.MSG_WAITALL).hex()
+s = socket.create_connection(({host!r}, {port}), timeout=10)
+mech = struct.pack('>h', 5) + b'PLAIN'
+print(call(s, 17, 1, 1, mech))
+print(call(s, 36, 0, 2, struct.pack('>i', 4) + b'\\0a\\0b'))
+s2 = socket.create_connection(({host!r}, {port}), timeout=10)
+print(call(s2, 17, 0, 3, mech))
+"""], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr[-3000:]
+    v1, auth, v0 = r.stdout.split()
+    # v1 and SaslAuthenticate: the broker's own answers, byte for byte.
+    assert v1 == "00000001" + "0000" + "00000001" + "0005" + b"PLAIN".hex()
+    assert auth == "00000002" + "0000" + "ffff" + "00000000"
+    # v0: answered by the proxy with UNSUPPORTED_VERSION and no mechanisms.
+    assert v0 == "00000003" + "0023" + "00000000"
+    scripted.proxy.wait_for("SaslHandshake v0")
