@@ -21,6 +21,8 @@ typedef struct {
     size_t n, cap;
     void **owned;
     size_t n_owned, cap_owned;
+    uv_buf_t small[2]; /* a plain relay never needs more: no allocation */
+    void *small_owned[2];
 } outq_t;
 
 struct half {
@@ -28,9 +30,12 @@ struct half {
     uv_write_t wreq;
     uv_shutdown_t sreq;
     relay_filter_fn filter;
+    relay_alloc_fn filter_alloc;
     void *filter_ctx;
     char *in;              /* pooled input buffer still referenced, or NULL */
+    char *data;            /* the current input: `in`, or the filter's own memory */
     size_t in_off, in_len; /* input not yet given to the filter */
+    int foreign;           /* the read in progress goes to the filter's memory */
     outq_t q[2];
     int cur;           /* q[cur] is being filled; q[!cur] is in flight while writing */
     int writing;       /* a uv_write is in flight */
@@ -80,14 +85,36 @@ static void outq_clear(outq_t *q)
 static void outq_free(outq_t *q)
 {
     outq_clear(q);
-    free(q->bufs);
-    free(q->owned);
+    if (q->bufs != q->small) free(q->bufs);
+    if (q->owned != q->small_owned) free(q->owned);
+}
+
+/* Makes room for one more element in an array that starts inline. */
+static int outq_grow(void **arr, size_t *cap, void *small, size_t elem)
+{
+    if (*cap == 0) {
+        *arr = small;
+        *cap = 2;
+        return 0;
+    }
+    void *p = malloc(*cap * 2 * elem);
+    if (p == NULL) return -1;
+    memcpy(p, *arr, *cap * elem);
+    if (*arr != small) free(*arr);
+    *arr = p;
+    *cap *= 2;
+    return 0;
 }
 
 static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
 {
-    (void)h;
+    relay_t *r = h->data;
+    struct half *d = &r->dir[(uv_tcp_t *)h == r->h[0] ? 0 : 1];
     (void)hint;
+    if (d->filter_alloc && d->filter_alloc(d->filter_ctx, buf)) {
+        d->foreign = 1;
+        return;
+    }
     char *p = pool_get();
     *buf = uv_buf_init(p, p ? RELAY_BUF_SIZE : 0);
 }
@@ -211,7 +238,7 @@ static void process(relay_t *r, struct half *d)
 {
     size_t n = d->in_len - d->in_off;
     if (d->filter && n > 0) {
-        ssize_t used = d->filter(d->filter_ctx, r, (int)(d - r->dir), (uint8_t *)d->in + d->in_off, n);
+        ssize_t used = d->filter(d->filter_ctx, r, (int)(d - r->dir), (uint8_t *)d->data + d->in_off, n);
         if (used < 0) {
             relay_close(r);
             return;
@@ -219,7 +246,7 @@ static void process(relay_t *r, struct half *d)
         d->in_off += (size_t)used;
         d->paused = d->in_off < d->in_len;
     } else if (n > 0) {
-        relay_emit(r, (int)(d - r->dir), (uint8_t *)d->in + d->in_off, n, NULL);
+        relay_emit(r, (int)(d - r->dir), (uint8_t *)d->data + d->in_off, n, NULL);
         d->in_off = d->in_len;
     }
     if (r->closing) return;
@@ -236,16 +263,11 @@ void relay_emit(relay_t *r, int dir, const uint8_t *p, size_t n, void *owned)
         return;
     }
     if (owned != NULL) {
-        if (q->n_owned == q->cap_owned) {
-            size_t cap = q->cap_owned ? q->cap_owned * 2 : 8;
-            void **o = realloc(q->owned, cap * sizeof *o);
-            if (o == NULL) {
-                free(owned);
-                relay_close(r);
-                return;
-            }
-            q->owned = o;
-            q->cap_owned = cap;
+        if (q->n_owned == q->cap_owned &&
+            outq_grow((void **)&q->owned, &q->cap_owned, q->small_owned, sizeof *q->owned) != 0) {
+            free(owned);
+            relay_close(r);
+            return;
         }
         q->owned[q->n_owned++] = owned;
     }
@@ -255,15 +277,9 @@ void relay_emit(relay_t *r, int dir, const uint8_t *p, size_t n, void *owned)
         q->bufs[q->n - 1].len += n;
         return;
     }
-    if (q->n == q->cap) {
-        size_t cap = q->cap ? q->cap * 2 : 8;
-        uv_buf_t *b = realloc(q->bufs, cap * sizeof *b);
-        if (b == NULL) {
-            relay_close(r);
-            return;
-        }
-        q->bufs = b;
-        q->cap = cap;
+    if (q->n == q->cap && outq_grow((void **)&q->bufs, &q->cap, q->small, sizeof *q->bufs) != 0) {
+        relay_close(r);
+        return;
     }
     q->bufs[q->n++] = uv_buf_init((char *)p, (unsigned)n);
 }
@@ -284,16 +300,19 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 {
     relay_t *r = s->data;
     struct half *d = &r->dir[(uv_tcp_t *)s == r->h[0] ? 0 : 1];
+    int foreign = d->foreign;
+    d->foreign = 0;
     if (nread > 0) {
         /* Reading only happens with nothing kept and nothing in flight. */
         pool_put(d->in);
-        d->in = buf->base;
+        d->in = foreign ? NULL : buf->base;
+        d->data = buf->base;
         d->in_off = 0;
         d->in_len = (size_t)nread;
         process(r, d);
         return;
     }
-    pool_put(buf->base);
+    if (!foreign) pool_put(buf->base);
     if (nread == 0) return;
     uv_read_stop(s);
     if (nread != UV_EOF) {
@@ -329,6 +348,7 @@ int relay_start_filtered(list_t *set, uv_tcp_t *a, relay_release_cb release_a, u
         r->dir[i].dst = r->h[!i];
         if (filters) {
             r->dir[i].filter = filters[i].fn;
+            r->dir[i].filter_alloc = filters[i].alloc;
             r->dir[i].filter_ctx = filters[i].ctx;
         }
     }
@@ -338,7 +358,7 @@ int relay_start_filtered(list_t *set, uv_tcp_t *a, relay_release_cb release_a, u
     if (len > 0) {
         /* The bytes read past the Accept go through a's filter first. */
         struct half *d = &r->dir[0];
-        if ((d->in = pool_get()) == NULL) goto fail;
+        if ((d->in = d->data = pool_get()) == NULL) goto fail;
         memcpy(d->in, first, len);
         d->in_off = 0;
         d->in_len = len;

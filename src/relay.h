@@ -33,9 +33,15 @@ typedef void (*relay_release_cb)(uv_tcp_t *handle);
 /* Returns the input bytes consumed (<= n), or < 0 to close the relay. */
 typedef ssize_t (*relay_filter_fn)(void *ctx, relay_t *r, int dir, const uint8_t *p, size_t n);
 
+/* Optional: the filter may ask for the next read to land in its own
+ * memory (returns 1 and fills buf), to avoid copying a large frame it
+ * would buffer anyway. It must then consume all of that read. */
+typedef int (*relay_alloc_fn)(void *ctx, uv_buf_t *buf);
+
 typedef struct {
     relay_filter_fn fn; /* NULL: forward as is */
     void *ctx;
+    relay_alloc_fn alloc;
 } relay_filter_t;
 
 /* Called once, after both handles are released: free the filter state. */

@@ -342,6 +342,17 @@ static ssize_t filter_responses(void *ctx, relay_t *r, int dir, const uint8_t *p
     return used;
 }
 
+/* Large buffered responses (Fetch v16+) are read in place. */
+static int alloc_responses(void *ctx, uv_buf_t *buf)
+{
+    kconn_t *kc = ctx;
+    uint8_t *p;
+    size_t len;
+    if (!kstream_response_buffer(&kc->ks, &p, &len)) return 0;
+    *buf = uv_buf_init((char *)p, (unsigned)(len < (1u << 30) ? len : 1u << 30));
+    return 1;
+}
+
 static void kconn_end(void *user)
 {
     kconn_t *kc = user;
@@ -370,7 +381,7 @@ static int on_tunnel_pair(void *ctx, tunnel_t *t, uv_tcp_t *remote, relay_releas
     kc->ks.emit_ctx = kc;
     kc->ks.on_request = on_request;
     kc->ks.request_ctx = kc;
-    relay_filter_t filters[2] = {{filter_requests, kc}, {filter_responses, kc}};
+    relay_filter_t filters[2] = {{filter_requests, kc, NULL}, {filter_responses, kc, alloc_responses}};
     list_push(&px->conns, &kc->link);
     int rc = relay_start_filtered(&px->relays, remote, rr, local, rl, first, len, filters, kconn_end,
                                   kc, &kc->relay);

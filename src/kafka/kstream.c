@@ -183,6 +183,16 @@ static int start_response(kstream_t *ks, const uint8_t *hdr, const uint8_t *in_i
     return emit_copy(ks, hdr, 8);
 }
 
+int kstream_response_buffer(kstream_t *ks, uint8_t **p, size_t *len)
+{
+    if (ks->rstate != R_BUFFER || ks->pending) return 0;
+    size_t left = ks->frame_len - ks->frame_have;
+    if (left < 16384) return 0; /* small remainders: one pooled read is as good */
+    *p = ks->frame + ks->frame_have;
+    *len = left;
+    return 1;
+}
+
 ssize_t kstream_response(kstream_t *ks, const uint8_t *p, size_t len)
 {
     size_t used = 0;
@@ -225,7 +235,8 @@ ssize_t kstream_response(kstream_t *ks, const uint8_t *p, size_t len)
         case R_BUFFER: {
             size_t n = ks->frame_len - ks->frame_have;
             if (n > left) n = left;
-            memcpy(ks->frame + ks->frame_have, in, n);
+            if (in != ks->frame + ks->frame_have) /* not read in place */
+                memcpy(ks->frame + ks->frame_have, in, n);
             ks->frame_have += n;
             used += n;
             if (ks->frame_have == ks->frame_len) rc = finish_frame(ks);

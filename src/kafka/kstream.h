@@ -80,6 +80,12 @@ int kstream_request(kstream_t *ks, const uint8_t *p, size_t len);
  * ks->error set on a fatal error for this connection. */
 ssize_t kstream_response(kstream_t *ks, const uint8_t *p, size_t len);
 
+/* While a large response is being buffered, where the next bytes of it
+ * belong: the caller may read straight into *p (up to *len bytes) and then
+ * pass that same pointer to kstream_response, which skips the copy.
+ * Returns 0 when there is no such frame (or too little of it left). */
+int kstream_response_buffer(kstream_t *ks, uint8_t **p, size_t *len);
+
 /* Retries the waiting frame: KR_DONE (emitted), KR_PENDING, or < 0. */
 int kstream_resume(kstream_t *ks);
 
