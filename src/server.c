@@ -48,7 +48,7 @@ typedef struct conn {
     list_t parked;       /* visitor_t.tunnel_link */
     unsigned n_parked;
     size_t rlen;
-    uint8_t rbuf[CONN_RBUF];
+    uint8_t *rbuf; /* CONN_RBUF bytes; freed when the connection becomes a relay */
     char peer[NET_ADDR_STRLEN];
 } conn_t;
 
@@ -220,17 +220,15 @@ static void arm_expiry(server_t *s)
 
 /* ---- connections --------------------------------------------------------- */
 
-static void conn_on_close(uv_handle_t *h)
+static void conn_unref(conn_t *c)
 {
-    conn_t *c = h->data;
-    if (--c->open_handles == 0) free(c);
+    if (--c->open_handles > 0) return;
+    free(c->rbuf);
+    free(c);
 }
 
-static void conn_release_tcp(uv_tcp_t *h)
-{
-    conn_t *c = (conn_t *)h;
-    if (--c->open_handles == 0) free(c);
-}
+static void conn_on_close(uv_handle_t *h) { conn_unref(h->data); }
+static void conn_release_tcp(uv_tcp_t *h) { conn_unref((conn_t *)h); }
 
 static void conn_set_state(conn_t *c, enum conn_state to)
 {
@@ -403,6 +401,9 @@ static void handle_accept(conn_t *c, const uint8_t uuid[16], const uint8_t *rest
     conn_set_state(c, CONN_RELAY);
     list_remove(&c->link);
     uv_close((uv_handle_t *)&c->timer, conn_on_close);
+    /* The leftover was copied by relay_start: an idle relay keeps no buffer. */
+    free(c->rbuf);
+    c->rbuf = NULL;
 }
 
 /* ---- handshake input --------------------------------------------------- */
@@ -460,7 +461,7 @@ static void on_conn_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
     /* A tunnel's control connection is only read to notice the client
      * leaving: its input is discarded. */
     if (c->state == CONN_TUNNEL) c->rlen = 0;
-    *buf = uv_buf_init((char *)c->rbuf + c->rlen, (unsigned)(sizeof c->rbuf - c->rlen));
+    *buf = uv_buf_init((char *)c->rbuf + c->rlen, (unsigned)(CONN_RBUF - c->rlen));
 }
 
 static void on_conn_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
@@ -526,7 +527,12 @@ static void on_control(uv_stream_t *l, int status)
         return;
     }
     conn_t *c = calloc(1, sizeof *c);
+    if (c != NULL && (c->rbuf = malloc(CONN_RBUF)) == NULL) {
+        free(c);
+        c = NULL;
+    }
     if (c == NULL || uv_tcp_init(s->loop, &c->tcp) != 0) {
+        if (c) free(c->rbuf);
         free(c);
         log_error("out of memory accepting a connection");
         return;
