@@ -77,6 +77,7 @@ fuzz-run: fuzz
 	@for t in $(FUZZ_TARGETS); do \
 	  name=$${t#build-fuzz/fuzz_}; mkdir -p build-fuzz/corpus/$$name; \
 	  if $$t -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -print_final_stats=0 \
+	      -artifact_prefix=build-fuzz/$$name- \
 	      build-fuzz/corpus/$$name fuzz/corpus/$$name >build-fuzz/$$name.log 2>&1; \
 	  then echo "ok fuzz_$$name"; else echo "FAIL fuzz_$$name"; tail -40 build-fuzz/$$name.log; fi; \
 	done

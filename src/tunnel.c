@@ -80,6 +80,17 @@ static void client_fail(client_t *cl, const char *fmt, ...)
     tunnel_end(cl, error);
 }
 
+/* The Authenticate answering `challenge` (nothing when it is NULL, i.e. no
+ * secret), at the start of out; §5: the client then sends its next message
+ * without waiting for a verdict. Returns the bytes written, or -1. */
+static int encode_answer(const client_t *cl, const uint8_t *challenge, uint8_t *out, size_t cap)
+{
+    if (challenge == NULL) return 0;
+    char tag[AUTH_TAG_HEX_LEN + 1];
+    if (auth_tag_hex(cl->key, challenge, tag) != 0) return -1;
+    return msg_encode_text(MSG_AUTHENTICATE, tag, out, cap);
+}
+
 /* ---- accept connections (one per visitor) ---------------------------------- */
 
 static void acc_on_close(uv_handle_t *h)
@@ -209,25 +220,13 @@ static void acc_on_write(uv_write_t *req, int status)
 /* Sends [Authenticate(tag)] Accept(uuid), then moves on to the local side. */
 static void acc_send_accept(accept_t *a, const uint8_t *challenge)
 {
-    client_t *cl = a->cl;
-    size_t n = 0;
-    if (challenge != NULL) {
-        char tag[AUTH_TAG_HEX_LEN + 1];
-        int k = auth_tag_hex(cl->key, challenge, tag) == 0
-                    ? msg_encode_text(MSG_AUTHENTICATE, tag, a->wbuf, sizeof a->wbuf)
-                    : -1;
-        if (k < 0) {
-            acc_close(a);
-            return;
-        }
-        n = (size_t)k;
-    }
-    int k = msg_encode_uuid(MSG_ACCEPT, a->uuid, a->wbuf + n, sizeof a->wbuf - n);
-    if (k < 0) {
+    int k = encode_answer(a->cl, challenge, a->wbuf, sizeof a->wbuf);
+    int m = k < 0 ? -1 : msg_encode_uuid(MSG_ACCEPT, a->uuid, a->wbuf + k, sizeof a->wbuf - (size_t)k);
+    if (m < 0) {
         acc_close(a);
         return;
     }
-    n += (size_t)k;
+    size_t n = (size_t)(k + m);
     uv_read_stop((uv_stream_t *)&a->remote);
     a->state = ACC_SEND;
     uv_buf_t b = uv_buf_init((char *)a->wbuf, (unsigned)n);
@@ -344,24 +343,13 @@ static void ctl_send(client_t *cl, const uint8_t *p, size_t n)
 static void send_hello(client_t *cl, const uint8_t *challenge)
 {
     uint8_t out[2 * (FRAME_MAX + 1)];
-    size_t n = 0;
-    if (challenge != NULL) {
-        char tag[AUTH_TAG_HEX_LEN + 1];
-        int k = auth_tag_hex(cl->key, challenge, tag) == 0
-                    ? msg_encode_text(MSG_AUTHENTICATE, tag, out, sizeof out)
-                    : -1;
-        if (k < 0) {
-            client_fail(cl, "cannot compute the authentication tag");
-            return;
-        }
-        n = (size_t)k;
-    }
-    int k = msg_encode_port(MSG_HELLO, cl->cfg.port, out + n, sizeof out - n);
+    int n = encode_answer(cl, challenge, out, sizeof out);
+    int k = n < 0 ? -1 : msg_encode_port(MSG_HELLO, cl->cfg.port, out + n, sizeof out - (size_t)n);
     if (k < 0) {
-        client_fail(cl, "cannot encode Hello");
+        client_fail(cl, "cannot compute the authentication tag or encode Hello");
         return;
     }
-    ctl_send(cl, out, n + (size_t)k);
+    ctl_send(cl, out, (size_t)(n + k));
     cl->state = CL_HELLO;
     uv_timer_start(&cl->timer, on_ctl_timeout, HANDSHAKE_MS, 0);
 }

@@ -62,6 +62,10 @@ void kf_queue_init(kf_queue_t *q)
 
 int kf_queue_push(kf_queue_t *q, const kf_req_t *r)
 {
+    if (q->count == KF_QUEUE_MAX && !q->items[q->head].expects_response) {
+        q->head = (q->head + 1) % KF_QUEUE_MAX; /* an acks=0 entry nobody answered */
+        q->count--;
+    }
     if (q->count == KF_QUEUE_MAX) return KF_BAD;
     q->items[(q->head + q->count) % KF_QUEUE_MAX] = *r;
     q->count++;
@@ -70,6 +74,11 @@ int kf_queue_push(kf_queue_t *q, const kf_req_t *r)
 
 int kf_queue_match(kf_queue_t *q, int32_t corr_id, kf_req_t *out)
 {
+    while (q->count > 0 && !q->items[q->head].expects_response &&
+           q->items[q->head].corr_id != corr_id) {
+        q->head = (q->head + 1) % KF_QUEUE_MAX;
+        q->count--;
+    }
     if (q->count == 0) return KF_BAD;
     const kf_req_t *r = &q->items[q->head];
     if (r->corr_id != corr_id) return KF_BAD;

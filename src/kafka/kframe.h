@@ -44,7 +44,7 @@ typedef struct {
     int16_t api_key;
     int16_t api_version;
     int32_t corr_id;
-    int expects_response; /* 0 only for Produce with acks=0 */
+    int expects_response; /* 0 only for Produce with acks=0: no response is due */
     int intercept;        /* the codec answers it itself (SaslHandshake v0) */
 } kf_req_t;
 
@@ -59,17 +59,23 @@ int kf_request(const uint8_t *body, size_t avail, size_t frame_len, kf_req_t *ou
  * for the APIs the codec rewrites; others answer 0. */
 int kf_flexible_response(int16_t api_key, int16_t api_version);
 
-/* The correlation queue: requests that await a response, oldest first. */
+/* The correlation queue: requests in the order they were sent. A request
+ * that expects no response (acks=0) is queued too, as optional: Kafka never
+ * answers it, but some brokers (librdkafka's mock) do, and the answer must
+ * still find its request. A response skips the optional entries ahead of
+ * its own; when the queue is full, the oldest optional entry makes room. */
 typedef struct {
     kf_req_t items[KF_QUEUE_MAX];
     uint32_t head, count;
 } kf_queue_t;
 
 void kf_queue_init(kf_queue_t *q);
-/* Returns 0, or KF_BAD when KF_QUEUE_MAX requests are already in flight. */
+/* Returns 0, or KF_BAD when KF_QUEUE_MAX requests that expect a response
+ * are already in flight. */
 int kf_queue_push(kf_queue_t *q, const kf_req_t *r);
-/* Matches a response's correlation id with the oldest request and removes
- * it into *out. Returns 0, or KF_BAD if the queue is empty or ids differ. */
+/* Matches a response's correlation id with the oldest request that may have
+ * it (dropping optional entries before it) and removes it into *out.
+ * Returns 0, or KF_BAD if no request matches in order. */
 int kf_queue_match(kf_queue_t *q, int32_t corr_id, kf_req_t *out);
 
 #endif

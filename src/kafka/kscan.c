@@ -105,8 +105,16 @@ static void top_tags_with_endpoints(kw_cur *c, ks_scan_t *s)
 {
     uint32_t n = kw_uvarint(c);
     if (!c->err && n > kw_left(c) / 2) c->err = 1;
+    int64_t last = -1;
     for (uint32_t i = 0; i < n && !c->err; i++) {
         uint32_t tag = kw_uvarint(c);
+        /* Tags are strictly ascending (KIP-482): a second tag 0 would be a
+         * second NodeEndpoints whose size nobody could keep right. */
+        if ((int64_t)tag <= last) {
+            c->err = 1;
+            return;
+        }
+        last = tag;
         size_t size_off = kw_off(c);
         uint32_t size = kw_uvarint(c);
         if (c->err || size > kw_left(c)) {

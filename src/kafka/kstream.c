@@ -1,6 +1,7 @@
 /* kstream.c - see kstream.h. */
 #include "kstream.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -43,7 +44,7 @@ static int request_header(kstream_t *ks, const uint8_t *body, size_t avail)
     if (rc != 0) return rc;
     if (r.api_key == KAFKA_SASL_HANDSHAKE && r.api_version == 0) r.intercept = 1;
     if (ks->on_request) ks->on_request(ks->request_ctx, &r);
-    if (r.expects_response && kf_queue_push(&ks->queue, &r) != 0)
+    if (kf_queue_push(&ks->queue, &r) != 0)
         return fail(ks, KF_BAD, "too many requests in flight");
     return 0;
 }
@@ -159,8 +160,14 @@ static int start_response(kstream_t *ks, const uint8_t *hdr, const uint8_t *in_i
                                     : "response size is negative or over the cap");
     if (size < 4) return fail(ks, KF_BAD, "response too short");
     int32_t corr = (int32_t)kw_be32(hdr + 4);
-    if (kf_queue_match(&ks->queue, corr, &ks->cur) != 0)
-        return fail(ks, KF_BAD, "response does not match the oldest request (correlation id)");
+    if (kf_queue_match(&ks->queue, corr, &ks->cur) != 0) {
+        const kf_req_t *old = ks->queue.count ? &ks->queue.items[ks->queue.head] : NULL;
+        snprintf(ks->errbuf, sizeof ks->errbuf,
+                 "response correlation id %d does not match the oldest request (%s %d, api %d v%d)",
+                 corr, old ? "correlation id" : "none", old ? old->corr_id : 0,
+                 old ? old->api_key : -1, old ? old->api_version : -1);
+        return fail(ks, KF_BAD, ks->errbuf);
+    }
     if (ks->cur.intercept) {
         uint8_t r[14];
         kstream_sasl_v0_refusal(corr, r);

@@ -43,6 +43,7 @@ typedef struct {
     kstream_request_fn on_request;
     void *request_ctx;
     const char *error; /* set on failure: a human-readable reason */
+    char errbuf[160];
 
     kf_queue_t queue;
 
