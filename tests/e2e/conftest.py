@@ -199,6 +199,14 @@ def auth_tag(secret, challenge_uuid):
     return hmac.new(key, uuid.UUID(challenge_uuid).bytes, hashlib.sha256).hexdigest()
 
 
+def read_to_eof(sock):
+    """Everything a socket receives until the peer's FIN."""
+    data = b""
+    while chunk := sock.recv(65536):
+        data += chunk
+    return data
+
+
 def listen_local(addr="127.0.0.1"):
     s = socket.socket()
     s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -206,10 +214,3 @@ def listen_local(addr="127.0.0.1"):
     s.listen(512)
     return s
 
-
-def free_port(addr="127.0.0.1"):
-    s = socket.socket()
-    s.bind((addr, 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port

@@ -10,7 +10,7 @@ import threading
 
 import pytest
 
-from conftest import BORE, Ctl, listen_local, free_port
+from conftest import BORE, Ctl, listen_local, read_to_eof
 
 RANGE = ["--min-port", "40000", "--max-port", "40999"]
 
@@ -41,12 +41,7 @@ def test_round_trip(procs, secret):
     t.start()
     v = socket.create_connection((srv.addr, cl.port), timeout=5)
     v.sendall(b"hello world")
-    got = b""
-    while True:
-        chunk = v.recv(100)
-        if not chunk:
-            break
-        got += chunk
+    got = read_to_eof(v)
     t.join(5)
     assert results["got"] == b"hello world"
     assert got == b"x" * 25  # and then EOF propagated
@@ -68,21 +63,10 @@ def test_half_close(procs):
     v.shutdown(socket.SHUT_WR)
     c, _ = svc.accept()
     c.settimeout(5)
-    data = b""
-    while True:
-        chunk = c.recv(100)
-        if not chunk:
-            break  # the service saw the visitor's FIN
-        data += chunk
-    assert data == b"request"
+    assert read_to_eof(c) == b"request"  # the service saw the visitor's FIN
     c.sendall(b"answer after EOF")
     c.close()
-    got = b""
-    while True:
-        chunk = v.recv(100)
-        if not chunk:
-            break
-        got += chunk
+    got = read_to_eof(v)
     assert got == b"answer after EOF"
 
 
