@@ -102,8 +102,11 @@ class PyClient:
     def metadata(self, bootstrap, prefix=()):
         return self._run(bootstrap, "metadata", prefix=prefix)
 
-    def produce(self, bootstrap, topic, count, prefix=()):
-        return self._run(bootstrap, "produce", "--topic", topic, "--count", str(count), prefix=prefix)
+    def produce(self, bootstrap, topic, count, prefix=(), pace=0):
+        """`pace`: seconds of pause after every 500 messages (a producer
+        that is still running while a test changes the cluster)."""
+        return self._run(bootstrap, "produce", "--topic", topic, "--count", str(count),
+                         "--pace", str(pace), prefix=prefix)
 
     def consume(self, bootstrap, topic, group, count, timeout=60, committed=False, prefix=(),
                 exact=False):
@@ -229,9 +232,25 @@ class KcatClient:
         return {"brokers": sorted(brokers, key=lambda x: x["id"]), "topics": topics,
                 "addresses": sorted(b["name"] for b in md["brokers"])}
 
-    def produce(self, bootstrap, topic, count, prefix=()):
-        data = "".join(f"k{i}:{value_for(i)}\n" for i in range(count))
-        self._kcat(bootstrap, "-P", "-t", topic, "-K", ":", "-X", "acks=all", stdin=data, prefix=prefix)
+    def produce(self, bootstrap, topic, count, prefix=(), pace=0):
+        lines = [f"k{i}:{value_for(i)}\n" for i in range(count)]
+        if pace:
+            # Fed 500 lines at a time with pauses: kcat keeps producing meanwhile.
+            import time
+            p = subprocess.Popen([*prefix, "kcat", "-b", bootstrap, "-P", "-t", topic, "-K", ":",
+                                  "-X", "acks=all", "-X", "linger.ms=5"], stdin=subprocess.PIPE,
+                                 stderr=subprocess.PIPE, text=True, env=self.env())
+            for i in range(0, count, 500):
+                p.stdin.write("".join(lines[i:i + 500]))
+                p.stdin.flush()
+                time.sleep(pace)
+            p.stdin.close()
+            err = p.stderr.read()
+            if p.wait(120) != 0:
+                raise AssertionError(f"kcat -P failed:\n{err[-3000:]}")
+        else:
+            self._kcat(bootstrap, "-P", "-t", topic, "-K", ":", "-X", "acks=all", stdin="".join(lines),
+                       prefix=prefix)
         # kcat exits non-zero if any message failed delivery.
         return {"acked": count, "errors": [], "addresses": self.addresses(bootstrap, prefix)}
 

@@ -170,22 +170,35 @@ def test_transactions_read_committed(env, name):
 
 # ---- 6. leader moves during production -------------------------------------------------------
 
-@pytest.mark.parametrize("name", ALL)
-def test_leader_moves_during_production(env, name):
-    c = client_of(name)
-    producer = subprocess.Popen(["/usr/bin/python3", "-c", f"""
+def background_produce(env, name, topic, count):
+    """Starts a producer of `count` keyed messages in the client namespace,
+    pausing 0.1 s every 500 messages so that it is still producing while
+    the test changes the cluster; returns a function that waits for it and
+    gives its result."""
+    p = subprocess.Popen(["/usr/bin/python3", "-c", f"""
 import sys; sys.path.insert(0, 'tests/e2e')
 from kafka_rig import CLIENTS
 import json
-print(json.dumps(CLIENTS[{name!r}].produce({env.bootstrap!r}, 'orders', {N}, prefix={env.client_ns!r})))
-"""], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=str(__import__('conftest').ROOT))
+print(json.dumps(CLIENTS[{name!r}].produce({env.bootstrap!r}, {topic!r}, {count}, prefix={env.client_ns!r}, pace=0.1)))
+"""], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=str(__import__("conftest").ROOT))
+
+    def result():
+        out, err = p.communicate(timeout=180)
+        assert p.returncode == 0, err[-3000:]
+        res = json.loads(out.strip().splitlines()[-1])
+        assert res["acked"] == count and not res["errors"], res
+        return res
+    return result
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_leader_moves_during_production(env, name):
+    c = client_of(name)
+    produced = background_produce(env, name, "orders", N)
     # Move every partition's leader while the producer runs.
     for p in range(6):
         assert env.cluster.cmd(f"leader orders {p} {(p + 1) % 3 + 1}") == {"ok": "leader"}
-    out, err = producer.communicate(timeout=180)
-    assert producer.returncode == 0, err[-3000:]
-    res = json.loads(out.strip().splitlines()[-1])
-    assert res["acked"] == N and not res["errors"], res
+    res = produced()
     md = c.metadata(env.bootstrap, prefix=env.client_ns)
     assert md["topics"]["orders"]["0"] == 2  # the client sees the new leader
     r = c.consume(env.bootstrap, "orders", f"lm-{name}", N, prefix=env.client_ns)
@@ -197,8 +210,17 @@ print(json.dumps(CLIENTS[{name!r}].produce({env.bootstrap!r}, 'orders', {N}, pre
 
 @pytest.mark.parametrize("name", ALL)
 def test_broker_added_while_running(env, name):
+    """A broker joins while a producer runs and takes over a partition: the
+    running producer reaches it through a tunnel opened on the spot."""
     c = client_of(name)
+    produced = background_produce(env, name, "orders", N)
     assert env.cluster.cmd("add 4") == {"ok": "add"}
+    assert env.cluster.cmd("leader orders 0 4") == {"ok": "leader"}
+    res = produced()
+    r = c.consume(env.bootstrap, "orders", f"grow-{name}", N, prefix=env.client_ns)
+    assert r["complete"] and r["duplicates"] == 0, {k: r[k] for k in r if k != "indices"}
+    env.assert_public(res["addresses"] + r["addresses"])
+    # New clients see it too, and use it for a topic it leads.
     assert env.cluster.cmd("topic fresh 4") == {"ok": "topic"}
     assert env.cluster.cmd("leader fresh 0 4") == {"ok": "leader"}
     md = c.metadata(env.bootstrap, prefix=env.client_ns)

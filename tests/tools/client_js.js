@@ -7,15 +7,15 @@ const path = require('path');
 const { Kafka, logLevel } = require(path.join(__dirname, '../../.cache/node/node_modules/kafkajs'));
 
 function parse(argv) {
-  const a = { topic: 'orders', group: 'g1', count: 0, abortCount: 0, txnId: 'txn-1', timeout: 60 };
+  const a = { topic: 'orders', group: 'g1', count: 0, abortCount: 0, txnId: 'txn-1', timeout: 60, pace: 0 };
   const names = { '--bootstrap': 'bootstrap', '--topic': 'topic', '--group': 'group', '--count': 'count',
-    '--abort-count': 'abortCount', '--txn-id': 'txnId', '--timeout': 'timeout' };
+    '--abort-count': 'abortCount', '--txn-id': 'txnId', '--timeout': 'timeout', '--pace': 'pace' };
   for (let i = 2; i < argv.length; i++) {
     if (names[argv[i]]) a[names[argv[i]]] = argv[++i];
     else if (argv[i] === '--stream') a.stream = true;
     else a.op = argv[i];
   }
-  a.count = +a.count; a.abortCount = +a.abortCount; a.timeout = +a.timeout;
+  a.count = +a.count; a.abortCount = +a.abortCount; a.timeout = +a.timeout; a.pace = +a.pace;
   return a;
 }
 
@@ -74,6 +74,7 @@ async function main() {
         const res = await p.send({ topic: a.topic, messages, acks: -1 });
         acked += messages.length; void res;
       } catch (e) { errors.push(String(e)); }
+      if (a.pace) await new Promise((r) => setTimeout(r, a.pace * 1000));
     }
     await p.disconnect();
     r = { acked, errors: errors.slice(0, 5), addresses: await addresses(kafka) };

@@ -101,7 +101,7 @@ class Confluent:
                     break
                 except BufferError:
                     p.poll(0.1)
-            if a.pace and i % 100 == 99:
+            if a.pace and i % 500 == 499:
                 p.flush(30)
                 time.sleep(a.pace)
             p.poll(0)
@@ -183,7 +183,12 @@ class KafkaPython:
         p = self.kafka.KafkaProducer(bootstrap_servers=self.bootstrap, acks="all", linger_ms=5,
                                      retries=20, key_serializer=str.encode,
                                      value_serializer=str.encode)
-        futures = [p.send(a.topic, key=f"k{i}", value=value_for(i)) for i in range(a.count)]
+        futures = []
+        for i in range(a.count):
+            futures.append(p.send(a.topic, key=f"k{i}", value=value_for(i)))
+            if a.pace and i % 500 == 499:
+                p.flush(30)
+                time.sleep(a.pace)
         p.flush(60)
         acked, errors = 0, []
         for f in futures:
