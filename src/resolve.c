@@ -14,13 +14,19 @@ int resolve_host(uv_loop_t *loop, const char *host, uint16_t port, struct sockad
     struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
     int rc = uv_getaddrinfo(loop, &req, NULL, host, service, &hints);
     if (rc != 0) return rc;
+    int n = resolve_copy(req.addrinfo, out, max);
+    uv_freeaddrinfo(req.addrinfo);
+    return n > 0 ? n : UV_EAI_NONAME;
+}
+
+int resolve_copy(const struct addrinfo *res, struct sockaddr_storage *out, int max)
+{
     int n = 0;
-    for (struct addrinfo *ai = req.addrinfo; ai && n < max; ai = ai->ai_next) {
+    for (const struct addrinfo *ai = res; ai && n < max; ai = ai->ai_next) {
         memset(&out[n], 0, sizeof out[n]);
         memcpy(&out[n++], ai->ai_addr, ai->ai_addrlen);
     }
-    uv_freeaddrinfo(req.addrinfo);
-    return n > 0 ? n : UV_EAI_NONAME;
+    return n;
 }
 
 int resolve_split(const char *hp, char *host, size_t cap, uint16_t *port, uint16_t default_port)

@@ -4,6 +4,7 @@
 #define BORE_RESOLVE_H
 
 #include <stdint.h>
+#include <netdb.h>
 #include <sys/socket.h>
 #include <uv.h>
 
@@ -11,6 +12,9 @@
  * negative libuv error. */
 int resolve_host(uv_loop_t *loop, const char *host, uint16_t port, struct sockaddr_storage *out,
                  int max);
+
+/* Copies up to `max` addresses of a getaddrinfo answer; returns how many. */
+int resolve_copy(const struct addrinfo *res, struct sockaddr_storage *out, int max);
 
 /* Splits "host:port" (or "[v6]:port"); the host is copied into `host`.
  * Returns 0 or -1. `default_port` is used when no port is given (0: required). */

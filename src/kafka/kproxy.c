@@ -39,12 +39,10 @@ typedef struct node {
  * the codec. */
 typedef struct kconn {
     kproxy_t *px;
-    node_t *via;
     kstream_t ks;
     relay_t *relay;
     node_t *waiting_on;
     list_t wait_link;
-    list_t link;
 } kconn_t;
 
 enum px_state { PX_METADATA, PX_TUNNELS, PX_RUNNING, PX_DONE };
@@ -58,7 +56,6 @@ struct kproxy {
     uint16_t bs_port;
     struct sockaddr_storage server;
     list_t nodes;
-    list_t conns;
     list_t relays;
     /* start-up: our own ApiVersions + Metadata exchange with the cluster */
     uv_tcp_t probe;
@@ -153,17 +150,14 @@ static void on_tunnel_closed(void *ctx, tunnel_t *t, const char *error)
 static int on_tunnel_pair(void *ctx, tunnel_t *t, uv_tcp_t *remote, relay_release_cb rr,
                           uv_tcp_t *local, relay_release_cb rl, const uint8_t *first, size_t len);
 
+static void node_resolve(node_t *n);
+
 static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
 {
     node_t *n = req->data;
-    kproxy_t *px = n->px;
     n->resolving = 0;
     struct sockaddr_storage addrs[TUNNEL_MAX_TARGETS];
-    int count = 0;
-    for (struct addrinfo *ai = res; ai && count < TUNNEL_MAX_TARGETS; ai = ai->ai_next) {
-        memset(&addrs[count], 0, sizeof addrs[count]);
-        memcpy(&addrs[count++], ai->ai_addr, ai->ai_addrlen);
-    }
+    int count = resolve_copy(res, addrs, TUNNEL_MAX_TARGETS);
     uv_freeaddrinfo(res);
     char label[HOST_MAX + 16], name[32];
     snprintf(label, sizeof label, "%s:%d", n->host, n->port);
@@ -173,14 +167,9 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
     } else if (n->tunnel != NULL) {
         tunnel_set_target(n->tunnel, addrs, count, label);
     }
-    if (px->state == PX_DONE) return;
-    if (n->resolve_again) {
+    if (n->px->state != PX_DONE && n->resolve_again) {
         n->resolve_again = 0;
-        char port[8];
-        snprintf(port, sizeof port, "%d", n->port);
-        struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
-        if (uv_getaddrinfo(px->loop, &n->gai, on_resolved, n->host, port, &hints) == 0)
-            n->resolving = 1;
+        node_resolve(n);
     }
 }
 
@@ -357,7 +346,6 @@ static void kconn_end(void *user)
 {
     kconn_t *kc = user;
     list_remove(&kc->wait_link);
-    list_remove(&kc->link);
     kstream_free(&kc->ks);
     free(kc);
 }
@@ -371,9 +359,7 @@ static int on_tunnel_pair(void *ctx, tunnel_t *t, uv_tcp_t *remote, relay_releas
     kconn_t *kc = calloc(1, sizeof *kc);
     if (kc == NULL) return UV_ENOMEM;
     kc->px = px;
-    kc->via = n;
     list_init(&kc->wait_link);
-    list_init(&kc->link);
     kstream_init(&kc->ks, px->cfg->max_frame);
     kc->ks.lookup = lookup;
     kc->ks.lookup_ctx = kc;
@@ -382,11 +368,9 @@ static int on_tunnel_pair(void *ctx, tunnel_t *t, uv_tcp_t *remote, relay_releas
     kc->ks.on_request = on_request;
     kc->ks.request_ctx = kc;
     relay_filter_t filters[2] = {{filter_requests, kc, NULL}, {filter_responses, kc, alloc_responses}};
-    list_push(&px->conns, &kc->link);
     int rc = relay_start_filtered(&px->relays, remote, rr, local, rl, first, len, filters, kconn_end,
                                   kc, &kc->relay);
     if (rc != 0) {
-        list_remove(&kc->link);
         kstream_free(&kc->ks);
         free(kc);
     }
@@ -549,7 +533,6 @@ int kproxy_run(const kproxy_config_t *cfg)
     px->cfg = cfg;
     px->loop = uv_default_loop();
     list_init(&px->nodes);
-    list_init(&px->conns);
     list_init(&px->relays);
     signal(SIGPIPE, SIG_IGN);
     int code = 1;

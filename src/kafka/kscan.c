@@ -335,7 +335,7 @@ static int apiversions_layout(ks_scan_t *s, const uint8_t *frame, size_t len, in
     kw_cur c = kw_init(frame, len);
     int flex = layout == 3;
     kw_skip(&c, 8); /* size, CorrelationId: header v0 always */
-    int16_t err = kw_i16(&c);
+    kw_skip(&c, 2); /* ErrorCode: 35 comes with a v0 body, and the layouts decide */
     size_t count_off = kw_off(&c);
     int32_t n = kw_array(&c, flex, 0, flex ? 7 : 6);
     size_t count_len = kw_off(&c) - count_off;
@@ -361,7 +361,6 @@ static int apiversions_layout(ks_scan_t *s, const uint8_t *frame, size_t len, in
     if (layout >= 1) kw_skip(&c, 4); /* ThrottleTimeMs */
     if (flex) kw_skip_tags(&c);      /* features (tags 0-3) survive untouched */
     if (c.err || c.p != c.end) return KF_BAD;
-    (void)err; /* 35 (UNSUPPORTED_VERSION) comes with a v0 body: the layouts decide */
     if (kept != n) {
         uint8_t cnt[5];
         size_t clen;
