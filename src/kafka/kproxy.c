@@ -250,6 +250,9 @@ static int lookup(void *ctx, const ks_addr_t *a, const uint8_t *frame, kr_public
     }
     if (n->public_port == 0) return n->tunnel ? KR_PENDING : -1;
     out->port = n->public_port;
+    if (a->in_tag) /* KIP-951 leader hint in a Produce/Fetch/ShareFetch response */
+        log_debug("leader hint (NodeEndpoints): broker %d at %.*s:%d rewritten to %s:%u", n->id,
+                  (int)a->host_len, host, a->port, out->host, out->port);
     return KR_DONE;
 }
 

@@ -137,6 +137,19 @@ def next_addr():
 def procs():
     ps = Procs()
     yield ps
+    stop_all(ps)
+
+
+@pytest.fixture(scope="module")
+def module_procs():
+    """Processes shared by every test of a module (a real Kafka cluster's
+    tunnel server and kafka-proxy), stopped and checked at its end."""
+    ps = Procs()
+    yield ps
+    stop_all(ps)
+
+
+def stop_all(ps):
     failures = []
     for p in reversed(ps.procs):  # clients before the servers they use
         if getattr(p, "killed", False):

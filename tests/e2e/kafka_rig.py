@@ -28,6 +28,21 @@ def rig_env(netns=None):
     return env
 
 
+class Configurable:
+    """`client.with_config({...})`: the same client with extra properties
+    (librdkafka's names: security.protocol, sasl.mechanism, ...)."""
+    config = {}
+
+    def with_config(self, config):
+        import copy
+        c = copy.copy(self)
+        c.config = {**self.config, **config}
+        return c
+
+    def config_args(self, flag="--config"):
+        return [x for k, v in self.config.items() for x in (flag, f"{k}={v}")]
+
+
 class KafkaCluster:
     """A running cluster; commands go to the launcher's stdin, one JSON
     answer each (see tests/tools/kafka_cluster.c)."""
@@ -88,25 +103,33 @@ def run_json(args, timeout=120, env=None):
     return json.loads(r.stdout.strip().splitlines()[-1])
 
 
-class PyClient:
+class PyClient(Configurable):
     def __init__(self, lib):
         self.name = lib
         self.lib = lib
         self.transactions = lib == "confluent"
         self.read_committed = lib == "confluent"
 
+    def env(self):
+        e = rig_env()
+        if self.lib == "confluent":  # the binding on librdkafka 2.15.1
+            e["LD_LIBRARY_PATH"] = LIBRDKAFKA
+        return e
+
     def _run(self, bootstrap, *args, prefix=(), timeout=120):
-        return run_json([*prefix, PY, CLIENT_PY, "--lib", self.lib, "--bootstrap", bootstrap, *args],
-                        timeout)
+        return run_json([*prefix, PY, CLIENT_PY, "--lib", self.lib, "--bootstrap", bootstrap, *args,
+                         *self.config_args()], timeout, env=self.env())
 
     def metadata(self, bootstrap, prefix=()):
         return self._run(bootstrap, "metadata", prefix=prefix)
 
-    def produce(self, bootstrap, topic, count, prefix=(), pace=0):
+    def produce(self, bootstrap, topic, count, prefix=(), pace=0, start=0):
         """`pace`: seconds of pause after every 500 messages (a producer
-        that is still running while a test changes the cluster)."""
+        that is still running while a test changes the cluster); keys
+        k<start>..k<start+count-1>."""
         return self._run(bootstrap, "produce", "--topic", topic, "--count", str(count),
-                         "--pace", str(pace), prefix=prefix)
+                         "--pace", str(pace), "--start", str(start), prefix=prefix,
+                         timeout=max(120, count / 500))
 
     def consume(self, bootstrap, topic, group, count, timeout=60, committed=False, prefix=(),
                 exact=False):
@@ -114,9 +137,11 @@ class PyClient:
                          "--group", group, "--count", str(count), "--timeout", str(timeout),
                          prefix=prefix, timeout=timeout + 60)
 
-    def stream(self, bootstrap, topic, group, prefix=()):
+    def stream(self, bootstrap, topic, group, prefix=(), group_protocol="classic"):
+        assert group_protocol == "classic"
         return StreamConsumer([*prefix, PY, CLIENT_PY, "--lib", self.lib, "--bootstrap", bootstrap,
-                               "consume", "--topic", topic, "--group", group, "--stream"])
+                               "consume", "--topic", topic, "--group", group, "--stream",
+                               *self.config_args()], env=self.env())
 
     def txn(self, bootstrap, topic, count, abort_count, txn_id, prefix=()):
         return self._run(bootstrap, "txn", "--topic", topic, "--count", str(count), "--abort-count",
@@ -129,11 +154,15 @@ class JsClient(PyClient):
         self.transactions = True
         self.read_committed = True
 
-    def _run(self, bootstrap, *args, prefix=(), timeout=120):
-        return run_json([*prefix, "node", CLIENT_JS, "--bootstrap", bootstrap.split(",")[0], *args],
-                        timeout)
+    def env(self):
+        return rig_env()
 
-    def stream(self, bootstrap, topic, group, prefix=()):
+    def _run(self, bootstrap, *args, prefix=(), timeout=120):
+        return run_json([*prefix, "node", CLIENT_JS, "--bootstrap", bootstrap.split(",")[0], *args,
+                         *self.config_args()], timeout)
+
+    def stream(self, bootstrap, topic, group, prefix=(), group_protocol="classic"):
+        assert group_protocol == "classic"
         return StreamConsumer([*prefix, "node", CLIENT_JS, "--bootstrap", bootstrap.split(",")[0],
                                "consume", "--topic", topic, "--group", group, "--stream"])
 
@@ -199,7 +228,7 @@ def verify(received, count):
             "complete": uniq == set(range(count)) and bad == 0, "indices": sorted(uniq)}
 
 
-class KcatClient:
+class KcatClient(Configurable):
     """kcat running on librdkafka 2.15.1 (LD_LIBRARY_PATH)."""
     name = "kcat"
     transactions = False
@@ -211,7 +240,8 @@ class KcatClient:
         return e
 
     def _kcat(self, bootstrap, *args, stdin=None, prefix=(), timeout=120):
-        r = subprocess.run([*prefix, "kcat", "-b", bootstrap, *args], input=stdin, capture_output=True,
+        r = subprocess.run([*prefix, "kcat", "-b", bootstrap, *args, *self.config_args("-X")],
+                           input=stdin, capture_output=True,
                            text=True, timeout=timeout, env=self.env())
         if r.returncode != 0:
             raise AssertionError(f"kcat {' '.join(args)} failed ({r.returncode}):\n{r.stderr[-3000:]}")
@@ -232,13 +262,14 @@ class KcatClient:
         return {"brokers": sorted(brokers, key=lambda x: x["id"]), "topics": topics,
                 "addresses": sorted(b["name"] for b in md["brokers"])}
 
-    def produce(self, bootstrap, topic, count, prefix=(), pace=0):
-        lines = [f"k{i}:{value_for(i)}\n" for i in range(count)]
+    def produce(self, bootstrap, topic, count, prefix=(), pace=0, start=0):
+        lines = [f"k{i}:{value_for(i)}\n" for i in range(start, start + count)]
+        idem = ["-X", "enable.idempotence=true", *self.config_args("-X")]
         if pace:
             # Fed 500 lines at a time with pauses: kcat keeps producing meanwhile.
             import time
             p = subprocess.Popen([*prefix, "kcat", "-b", bootstrap, "-P", "-t", topic, "-K", ":",
-                                  "-X", "acks=all", "-X", "linger.ms=5"], stdin=subprocess.PIPE,
+                                  "-X", "acks=all", "-X", "linger.ms=5", *idem], stdin=subprocess.PIPE,
                                  stderr=subprocess.PIPE, text=True, env=self.env())
             for i in range(0, count, 500):
                 p.stdin.write("".join(lines[i:i + 500]))
@@ -249,8 +280,9 @@ class KcatClient:
             if p.wait(120) != 0:
                 raise AssertionError(f"kcat -P failed:\n{err[-3000:]}")
         else:
-            self._kcat(bootstrap, "-P", "-t", topic, "-K", ":", "-X", "acks=all", stdin="".join(lines),
-                       prefix=prefix)
+            self._kcat(bootstrap, "-P", "-t", topic, "-K", ":", "-X", "acks=all",
+                       "-X", "enable.idempotence=true", stdin="".join(lines), prefix=prefix,
+                       timeout=max(120, count / 500))
         # kcat exits non-zero if any message failed delivery.
         return {"acked": count, "errors": [], "addresses": self.addresses(bootstrap, prefix)}
 
@@ -258,8 +290,9 @@ class KcatClient:
         return ["-G", group, topic, "-X", "auto.offset.reset=earliest", "-q", "-f", "%k\t%s\n",
                 "-X", "enable.auto.commit=true", "-X", "auto.commit.interval.ms=100"]
 
-    def stream(self, bootstrap, topic, group, prefix=()):
-        return StreamConsumer([*prefix, "kcat", "-b", bootstrap, *self.group_args(group, topic)],
+    def stream(self, bootstrap, topic, group, prefix=(), group_protocol="classic"):
+        return StreamConsumer([*prefix, "kcat", "-b", bootstrap, *self.group_args(group, topic),
+                               "-X", f"group.protocol={group_protocol}", *self.config_args("-X")],
                               env=self.env())
 
     def consume(self, bootstrap, topic, group, count, timeout=60, committed=False, prefix=(),

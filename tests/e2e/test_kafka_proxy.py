@@ -13,10 +13,9 @@ import time
 import pytest
 
 from conftest import BORE
+from kafka_env import SECRET, Env
 from kafka_rig import CACHE, CLIENTS, KafkaCluster, StreamConsumer, rig_env
 from netns import CLIENT_TO_SERVER, CLUSTER_TO_SERVER, Namespaces
-
-SECRET = "kafka tunnel secret"
 ALL = list(CLIENTS)
 N = 10000
 
@@ -26,53 +25,6 @@ def ns():
     n = Namespaces()
     yield n
     n.cleanup()
-
-
-class Env:
-    def __init__(self, procs, ns, brokers=3, topics=("orders:6",), bootstrap_of=None):
-        self.ns = ns
-        self.procs = procs
-        self.server = procs.start([*ns.prefix("s"), BORE, "server", "--bind-addr", "0.0.0.0",
-                                   "--min-port", "9000", "--max-port", "29999", "--secret", SECRET])
-        self.server.wait_for("server listening")
-        self.cluster = KafkaCluster(brokers=brokers, topics=topics, prefix=ns.prefix("c")) if brokers else None
-        target = bootstrap_of or self.cluster.bootstrap.split(",")[0]
-        self.proxy = self.start_proxy(target)
-        m = self.proxy.wait_for(r"^bootstrap\.servers=(\S+)$", timeout=20, stdout=True)
-        self.bootstrap = m.group(1)
-        self.public = {}
-        for line in self.proxy.stdout_text().splitlines():
-            t = re.match(r"^\s+(\d+)\s+(\S+):(\d+)\s+(\S+)$", line)
-            if t:
-                self.public[int(t.group(1))] = (t.group(2), int(t.group(3)))
-
-    def start_proxy(self, target, secret=SECRET, port=9092):
-        return self.procs.start([*self.ns.prefix("c"), BORE, "kafka-proxy", "-b", target, "--to",
-                                 CLUSTER_TO_SERVER, "--advertised-host", CLIENT_TO_SERVER, "-s", secret,
-                                 "-p", str(port)])
-
-    @property
-    def client_ns(self):
-        return self.ns.prefix("u")
-
-    def public_ports(self):
-        """Every tunnel port the proxy has opened (the table plus later ones)."""
-        ports = {p for _, p in self.public.values()}
-        for line in self.proxy.text().splitlines():
-            m = re.search(r"is public at [^ ]+:(\d+)", line)
-            if m:
-                ports.add(int(m.group(1)))
-        return ports | {9092}
-
-    def assert_public(self, addresses):
-        ports = self.public_ports()
-        for a in addresses:
-            host, _, port = a.rpartition(":")
-            assert host == CLIENT_TO_SERVER and int(port) in ports, f"internal address leaked: {a}"
-
-    def close(self):
-        if self.cluster:
-            assert self.cluster.stop() == 0, "".join(self.cluster.err)
 
 
 @pytest.fixture

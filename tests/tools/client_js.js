@@ -1,21 +1,30 @@
 #!/usr/bin/env node
 // A test driver over kafkajs (pure JavaScript), same interface and output as
 // client_py.py:  client_js.js --bootstrap HOST:PORT OP [--topic T] [--group G]
-// [--count N] [--abort-count M] [--txn-id ID] [--timeout S]
+// [--count N] [--abort-count M] [--txn-id ID] [--timeout S] [--start I]
+// [--config KEY=VALUE]... (librdkafka's names: security.protocol,
+// sasl.mechanism, sasl.username, sasl.password)
 'use strict';
 const path = require('path');
 const { Kafka, logLevel } = require(path.join(__dirname, '../../.cache/node/node_modules/kafkajs'));
 
 function parse(argv) {
-  const a = { topic: 'orders', group: 'g1', count: 0, abortCount: 0, txnId: 'txn-1', timeout: 60, pace: 0 };
+  const a = { topic: 'orders', group: 'g1', count: 0, abortCount: 0, txnId: 'txn-1', timeout: 60, pace: 0,
+    start: 0, config: {} };
   const names = { '--bootstrap': 'bootstrap', '--topic': 'topic', '--group': 'group', '--count': 'count',
-    '--abort-count': 'abortCount', '--txn-id': 'txnId', '--timeout': 'timeout', '--pace': 'pace' };
+    '--abort-count': 'abortCount', '--txn-id': 'txnId', '--timeout': 'timeout', '--pace': 'pace',
+    '--start': 'start' };
   for (let i = 2; i < argv.length; i++) {
     if (names[argv[i]]) a[names[argv[i]]] = argv[++i];
+    else if (argv[i] === '--config') {
+      const kv = argv[++i]; const eq = kv.indexOf('=');
+      a.config[kv.slice(0, eq)] = kv.slice(eq + 1);
+    }
     else if (argv[i] === '--stream') a.stream = true;
     else a.op = argv[i];
   }
   a.count = +a.count; a.abortCount = +a.abortCount; a.timeout = +a.timeout; a.pace = +a.pace;
+  a.start = +a.start;
   return a;
 }
 
@@ -47,8 +56,13 @@ async function addresses(kafka) {
 
 async function main() {
   const a = parse(process.argv);
-  const kafka = new Kafka({ clientId: 'bore-test', brokers: [a.bootstrap], logLevel: logLevel.NOTHING,
-    retry: { retries: 10, initialRetryTime: 100 } });
+  const opts = { clientId: 'bore-test', brokers: [a.bootstrap], logLevel: logLevel.NOTHING,
+    retry: { retries: 10, initialRetryTime: 100 } };
+  if (a.config['sasl.mechanism']) {
+    opts.sasl = { mechanism: a.config['sasl.mechanism'].toLowerCase(), username: a.config['sasl.username'],
+      password: a.config['sasl.password'] };
+  }
+  const kafka = new Kafka(opts);
   let r;
   if (a.op === 'metadata') {
     const admin = kafka.admin();
@@ -64,12 +78,13 @@ async function main() {
     r = { brokers: c.brokers.map((b) => ({ id: b.nodeId, host: b.host, port: b.port })).sort((x, y) => x.id - y.id),
       topics, addresses: await addresses(kafka) };
   } else if (a.op === 'produce') {
-    const p = kafka.producer();
+    const p = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
     await p.connect();
     let acked = 0; const errors = [];
-    for (let i = 0; i < a.count; i += 500) {
+    const end = a.start + a.count;
+    for (let i = a.start; i < end; i += 500) {
       const messages = [];
-      for (let j = i; j < Math.min(a.count, i + 500); j++) messages.push({ key: `k${j}`, value: valueFor(j) });
+      for (let j = i; j < Math.min(end, i + 500); j++) messages.push({ key: `k${j}`, value: valueFor(j) });
       try {
         const res = await p.send({ topic: a.topic, messages, acks: -1 });
         acked += messages.length; void res;

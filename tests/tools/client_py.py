@@ -12,6 +12,10 @@ OPs:
                                     commits N messages in one transaction, aborts M
   consume-committed ...             as consume, isolation read_committed
 
+--config KEY=VALUE (repeatable) adds client properties, in librdkafka's
+names (security.protocol, sasl.mechanism, sasl.username, sasl.password);
+--start I makes produce begin at key k<I>.
+
 Every result carries "addresses": every broker address the client learned,
 from its own view of the cluster, so a test can check none is internal.
 """
@@ -52,15 +56,17 @@ def verify(received, count):
 # ---- confluent-kafka (librdkafka) ------------------------------------------
 
 class Confluent:
-    def __init__(self, bootstrap):
+    def __init__(self, bootstrap, extra):
         import confluent_kafka
         self.ck = confluent_kafka
         self.bootstrap = bootstrap
+        self.extra = extra
         self.stats_brokers = set()
 
     def conf(self, **extra):
         c = {"bootstrap.servers": self.bootstrap, "statistics.interval.ms": 200,
              "stats_cb": self.on_stats, "log_level": 3}
+        c.update(self.extra)
         c.update(extra)
         return c
 
@@ -85,7 +91,7 @@ class Confluent:
         return {"brokers": brokers, "topics": topics, "addresses": self.addresses(p)}
 
     def produce(self, a):
-        p = self.ck.Producer(self.conf(**{"linger.ms": 5, "acks": "all"}))
+        p = self.ck.Producer(self.conf(**{"linger.ms": 5, "acks": "all", "enable.idempotence": True}))
         errors = []
         acked = [0]
 
@@ -94,7 +100,7 @@ class Confluent:
                 errors.append(str(err))
             else:
                 acked[0] += 1
-        for i in range(a.count):
+        for i in range(a.start, a.start + a.count):
             while True:
                 try:
                     p.produce(a.topic, key=f"k{i}", value=value_for(i), callback=cb)
@@ -154,10 +160,15 @@ class Confluent:
 # ---- kafka-python (pure Python) -----------------------------------------------
 
 class KafkaPython:
-    def __init__(self, bootstrap):
+    # librdkafka's property names -> kafka-python's keyword arguments
+    NAMES = {"security.protocol": "security_protocol", "sasl.mechanism": "sasl_mechanism",
+             "sasl.username": "sasl_plain_username", "sasl.password": "sasl_plain_password"}
+
+    def __init__(self, bootstrap, extra):
         import kafka
         self.kafka = kafka
         self.bootstrap = bootstrap
+        self.kw = {self.NAMES[k]: v for k, v in extra.items()}
 
     @staticmethod
     def addresses(client_or_cluster):
@@ -166,7 +177,8 @@ class KafkaPython:
 
     def metadata(self, a):
         from kafka import KafkaAdminClient
-        admin = KafkaAdminClient(bootstrap_servers=self.bootstrap, request_timeout_ms=10000)
+        admin = KafkaAdminClient(bootstrap_servers=self.bootstrap, request_timeout_ms=10000,
+                                 **self.kw)
         c = admin._client
         c.poll(future=c.cluster.request_update())
         brokers = sorted([{"id": b.nodeId, "host": b.host, "port": b.port} for b in c.cluster.brokers()],
@@ -182,9 +194,9 @@ class KafkaPython:
     def produce(self, a):
         p = self.kafka.KafkaProducer(bootstrap_servers=self.bootstrap, acks="all", linger_ms=5,
                                      retries=20, key_serializer=str.encode,
-                                     value_serializer=str.encode)
+                                     value_serializer=str.encode, **self.kw)
         futures = []
-        for i in range(a.count):
+        for i in range(a.start, a.start + a.count):
             futures.append(p.send(a.topic, key=f"k{i}", value=value_for(i)))
             if a.pace and i % 500 == 499:
                 p.flush(30)
@@ -206,7 +218,7 @@ class KafkaPython:
             return {"unsupported": "kafka-python 2.0.2 has no isolation_level"}
         c = self.kafka.KafkaConsumer(a.topic, bootstrap_servers=self.bootstrap, group_id=a.group,
                                      auto_offset_reset="earliest", enable_auto_commit=False,
-                                     consumer_timeout_ms=1000)
+                                     consumer_timeout_ms=1000, **self.kw)
         if a.stream:
             def batch():
                 return [((m.key or b"").decode(), (m.value or b"").decode())
@@ -265,8 +277,11 @@ def main():
     ap.add_argument("--pace", type=float, default=0)
     ap.add_argument("--commit-each", action="store_true")
     ap.add_argument("--stream", action="store_true")
+    ap.add_argument("--start", type=int, default=0)
+    ap.add_argument("--config", action="append", default=[], metavar="KEY=VALUE")
     a = ap.parse_args()
-    lib = Confluent(a.bootstrap) if a.lib == "confluent" else KafkaPython(a.bootstrap)
+    extra = dict(c.split("=", 1) for c in a.config)
+    lib = Confluent(a.bootstrap, extra) if a.lib == "confluent" else KafkaPython(a.bootstrap, extra)
     if a.op == "consume-committed":
         r = lib.consume(a, "read_committed")
     else:
