@@ -32,9 +32,7 @@ class Env:
     def __init__(self, procs, ns, brokers=3, topics=("orders:6",), bootstrap_of=None):
         self.ns = ns
         self.procs = procs
-        self.server = procs.start([*ns.prefix("s"), BORE, "server", "--bind-addr", "0.0.0.0",
-                                   "--min-port", "9000", "--max-port", "29999", "--secret", SECRET])
-        self.server.wait_for("server listening")
+        self.server = self.start_server()
         self.cluster = KafkaCluster(brokers=brokers, topics=topics, prefix=ns.prefix("c")) if brokers else None
         target = bootstrap_of or self.cluster.bootstrap.split(",")[0]
         self.proxy = self.start_proxy(target)
@@ -45,6 +43,13 @@ class Env:
             t = re.match(r"^\s+(\d+)\s+(\S+):(\d+)\s+(\S+)$", line)
             if t:
                 self.public[int(t.group(1))] = (t.group(2), int(t.group(3)))
+
+    def start_server(self):
+        """The tunnel server in the server namespace (test_upstream.py runs upstream's)."""
+        p = self.procs.start([*self.ns.prefix("s"), BORE, "server", "--bind-addr", "0.0.0.0",
+                              "--min-port", "9000", "--max-port", "29999", "--secret", SECRET])
+        p.wait_for("server listening")
+        return p
 
     def start_proxy(self, target, secret=SECRET, port=9092):
         return self.procs.start([*self.ns.prefix("c"), BORE, "kafka-proxy", "-b", target, "--to",
