@@ -21,6 +21,11 @@ import pytest
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BORE = os.environ.get("BORE_BIN", os.path.join(ROOT, "build", "bore"))
 CONTROL_PORT = 7835
+# Upstream's Rust bore-cli 0.6.0, for the interoperability tests (test_upstream.py);
+# installed by scripts/setup-upstream.
+UPSTREAM_BORE = os.environ.get("UPSTREAM_BORE", os.path.join(ROOT, ".cache", "cargo", "bin", "bore"))
+# Upstream logs (tracing) go to stdout; info level, no colours, no backtraces.
+UPSTREAM_ENV = {"RUST_LOG": "info", "NO_COLOR": "1", "RUST_BACKTRACE": "0"}
 
 _addr_counter = itertools.count(10)
 
@@ -126,6 +131,35 @@ class Procs:
             m = p.wait_for(r"listening at [^ ]+:(\d+)$")
             p.port = int(m.group(1))
         return p
+
+    def upstream(self, args, prefix=()):
+        """Upstream bore with `args`. It has no SIGTERM handler: stopped at
+        teardown, it ends by the signal (expect_rc), and logs on stdout."""
+        p = self.start([*prefix, upstream_bore(), *args], env=UPSTREAM_ENV)
+        p.expect_rc = -signal.SIGTERM
+        return p
+
+    def upstream_server(self, *extra, addr=None, prefix=()):
+        addr = addr or next_addr()
+        p = self.upstream(["server", "--bind-addr", addr, *extra], prefix=prefix)
+        p.wait_for(r"server listening", stdout=True)
+        p.addr = addr
+        return p
+
+    def upstream_local(self, local_port, to, *extra, wait=True):
+        p = self.upstream(["local", str(local_port), "--to", to, *extra])
+        if wait:
+            m = p.wait_for(r"listening at [^ ]+:(\d+)$", stdout=True)
+            p.port = int(m.group(1))
+        return p
+
+
+def upstream_bore():
+    """The upstream binary; a test that needs it fails (never skips) without it."""
+    if not os.access(UPSTREAM_BORE, os.X_OK):
+        pytest.fail(f"upstream bore-cli not found at {UPSTREAM_BORE}: run scripts/setup-upstream",
+                    pytrace=False)
+    return UPSTREAM_BORE
 
 
 def next_addr():
