@@ -54,6 +54,7 @@ struct kproxy {
     int exit_code;
     char bs_host[HOST_MAX];
     uint16_t bs_port;
+    struct sockaddr_storage bs_addr;
     struct sockaddr_storage server;
     list_t nodes;
     list_t relays;
@@ -66,6 +67,8 @@ struct kproxy {
     size_t probe_len;
     int probe_frames;
     int probe_open;
+    int probe_sasl;   /* second probe: does the listener require SASL? */
+    int sasl_cluster; /* yes: brokers are learned from clients' Metadata */
 };
 
 static void px_stop(kproxy_t *px, int code);
@@ -111,8 +114,13 @@ static void on_tunnel_listening(void *ctx, tunnel_t *t, uint16_t port)
         for (list_t *e = px->nodes.next; e != &px->nodes; e = e->next)
             brokers += LIST_ENTRY(e, node_t, link)->id >= 0;
         node_t *bs = node_find(px, -1);
-        printf("bore kafka-proxy: Kafka at %s:%u (%d broker%s) is public on %s\n\n", px->bs_host,
-               px->bs_port, brokers, brokers == 1 ? "" : "s", px->cfg->advertised_host);
+        if (px->sasl_cluster)
+            printf("bore kafka-proxy: Kafka at %s:%u (SASL: brokers are added as clients "
+                   "authenticate) is public on %s\n\n",
+                   px->bs_host, px->bs_port, px->cfg->advertised_host);
+        else
+            printf("bore kafka-proxy: Kafka at %s:%u (%d broker%s) is public on %s\n\n", px->bs_host,
+                   px->bs_port, brokers, brokers == 1 ? "" : "s", px->cfg->advertised_host);
         printf("  %-10s %-32s %s\n", "NODE", "PUBLIC", "INTERNAL");
         for (list_t *e = px->nodes.next; e != &px->nodes; e = e->next) {
             node_t *m = LIST_ENTRY(e, node_t, link);
@@ -388,6 +396,57 @@ static void probe_fail(kproxy_t *px, const char *why)
     px_stop(px, 1);
 }
 
+static void probe_close(kproxy_t *px)
+{
+    px->probe_open = 0;
+    uv_close((uv_handle_t *)&px->probe, NULL);
+}
+
+static void probe_start(kproxy_t *px);
+
+static void probe_restart(uv_handle_t *h)
+{
+    kproxy_t *px = h->data;
+    if (px->state == PX_METADATA) probe_start(px);
+}
+
+/* The SaslHandshake answer of the second probe. A listener without SASL
+ * answers ILLEGAL_SASL_STATE; one with SASL lists its mechanisms (error 0
+ * for PLAIN, UNSUPPORTED_SASL_MECHANISM otherwise). Its Metadata is then out
+ * of the proxy's reach (the proxy holds no credentials): only the bootstrap
+ * gets a tunnel at start, and each broker gets its own as soon as an
+ * authenticated client's Metadata names it. */
+static void probe_sasl_answer(kproxy_t *px, const uint8_t *frame, size_t len)
+{
+    kw_cur c = kw_init(frame + 8, len - 8); /* after size and correlation id */
+    int16_t err = kw_i16(&c);
+    int32_t n = kw_i32(&c);
+    if (c.err || (err != 0 && err != 33)) {
+        probe_fail(px, "the broker closed the connection (is it Kafka, and plaintext?)");
+        return;
+    }
+    char mechs[128] = "";
+    size_t used = 0;
+    for (int32_t i = 0; i < n && i < 8; i++) {
+        const uint8_t *m;
+        size_t mlen;
+        kw_string(&c, 0, 0, &m, &mlen);
+        if (c.err) break;
+        int w = snprintf(mechs + used, sizeof mechs - used, "%s%.*s", i ? ", " : "", (int)mlen,
+                         (const char *)m);
+        if (w < 0 || (size_t)w >= sizeof mechs - used) break;
+        used += (size_t)w;
+    }
+    px->sasl_cluster = 1;
+    px->state = PX_TUNNELS;
+    probe_close(px);
+    log_info("Kafka at %s:%u requires SASL (%s): clients authenticate with the brokers through the "
+             "proxy; each broker gets its tunnel when a client's Metadata first names it",
+             px->bs_host, px->bs_port, used ? mechs : "no mechanism listed");
+    if (node_add(px, -1, px->bs_host, strlen(px->bs_host), px->bs_port, px->cfg->port) == NULL)
+        probe_fail(px, "out of memory");
+}
+
 /* The Metadata answer: one tunnel per broker, plus the bootstrap's. */
 static void probe_metadata(kproxy_t *px, const uint8_t *frame, size_t len)
 {
@@ -398,8 +457,7 @@ static void probe_metadata(kproxy_t *px, const uint8_t *frame, size_t len)
         return;
     }
     px->state = PX_TUNNELS;
-    uv_close((uv_handle_t *)&px->probe, NULL);
-    px->probe_open = 0;
+    probe_close(px);
     if (node_add(px, -1, px->bs_host, strlen(px->bs_host), px->bs_port, px->cfg->port) == NULL) {
         ks_free(&s);
         probe_fail(px, "out of memory");
@@ -436,6 +494,16 @@ static void probe_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
     (void)buf;
     if (px->state != PX_METADATA || nread == 0) return;
     if (nread < 0) {
+        if (nread == UV_EOF && px->probe_frames == 1 && !px->probe_sasl) {
+            /* ApiVersions answered, then the connection closed instead of
+             * answering Metadata: what a SASL listener does. Ask it. */
+            px->probe_sasl = 1;
+            px->probe_frames = 0;
+            px->probe_len = 0;
+            px->probe_open = 0;
+            uv_close((uv_handle_t *)&px->probe, probe_restart);
+            return;
+        }
         probe_fail(px, nread == UV_EOF ? "the broker closed the connection (is it Kafka, and plaintext?)"
                                        : uv_strerror((int)nread));
         return;
@@ -457,7 +525,10 @@ static void probe_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
             return;
         }
         if (px->probe_frames++ == 1) {
-            probe_metadata(px, px->probe_buf, 4 + (size_t)size);
+            if (px->probe_sasl)
+                probe_sasl_answer(px, px->probe_buf, 4 + (size_t)size);
+            else
+                probe_metadata(px, px->probe_buf, 4 + (size_t)size);
             return;
         }
         /* The first answer is ApiVersions: only its framing matters here. */
@@ -476,15 +547,37 @@ static void probe_connected(uv_connect_t *req, int status)
         probe_fail(px, why);
         return;
     }
-    /* ApiVersions v0 and Metadata v1 for no topics (an empty array), pipelined. */
+    /* ApiVersions v0 and Metadata v1 for no topics (an empty array), pipelined;
+     * the second probe asks SaslHandshake v1 (PLAIN) instead of Metadata. */
     static const uint8_t req_bytes[] = {
         0, 0, 0, 14, 0, 18, 0, 0, 0, 0, 0, 1, 0, 4, 'b', 'o', 'r', 'e',
         0, 0, 0, 18, 0, 3, 0, 1, 0, 0, 0, 2, 0, 4, 'b', 'o', 'r', 'e', 0, 0, 0, 0,
     };
-    uv_buf_t b = uv_buf_init((char *)req_bytes, sizeof req_bytes);
-    if (uv_try_write((uv_stream_t *)&px->probe, &b, 1) != (int)sizeof req_bytes ||
+    static const uint8_t sasl_bytes[] = {
+        0, 0, 0, 14, 0, 18, 0, 0, 0, 0, 0, 1, 0, 4, 'b', 'o', 'r', 'e',
+        0, 0, 0, 21, 0, 17, 0, 1, 0, 0, 0, 2, 0, 4, 'b', 'o', 'r', 'e', 0, 5, 'P', 'L', 'A', 'I', 'N',
+    };
+    const uint8_t *bytes = px->probe_sasl ? sasl_bytes : req_bytes;
+    size_t len = px->probe_sasl ? sizeof sasl_bytes : sizeof req_bytes;
+    uv_buf_t b = uv_buf_init((char *)bytes, (unsigned)len);
+    if (uv_try_write((uv_stream_t *)&px->probe, &b, 1) != (int)len ||
         uv_read_start((uv_stream_t *)&px->probe, probe_alloc, probe_read) != 0)
         probe_fail(px, "cannot send the Metadata request");
+}
+
+static void probe_start(kproxy_t *px)
+{
+    uv_tcp_init(px->loop, &px->probe);
+    px->probe.data = px;
+    px->probe_open = 1;
+    px->probe_req.data = px;
+    int rc = uv_tcp_connect(&px->probe_req, &px->probe, (const struct sockaddr *)&px->bs_addr,
+                            probe_connected);
+    if (rc != 0) {
+        char why[128];
+        snprintf(why, sizeof why, "not reachable: %s", uv_strerror(rc));
+        probe_fail(px, why);
+    }
 }
 
 static void on_startup_timeout(uv_timer_t *t)
@@ -567,16 +660,8 @@ int kproxy_run(const kproxy_config_t *cfg)
     uv_signal_start(&px->sigterm, on_signal, SIGTERM);
 
     log_info("asking Kafka at %s:%u for its brokers", px->bs_host, px->bs_port);
-    uv_tcp_init(px->loop, &px->probe);
-    px->probe.data = px;
-    px->probe_open = 1;
-    px->probe_req.data = px;
-    rc = uv_tcp_connect(&px->probe_req, &px->probe, (const struct sockaddr *)&bs, probe_connected);
-    if (rc != 0) {
-        char why[128];
-        snprintf(why, sizeof why, "not reachable: %s", uv_strerror(rc));
-        probe_fail(px, why);
-    }
+    px->bs_addr = bs;
+    probe_start(px);
     uv_run(px->loop, UV_RUN_DEFAULT);
     code = px->exit_code;
 out:

@@ -17,6 +17,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 CACHE = os.path.join(ROOT, ".cache")
 LAUNCHER = os.path.join(CACHE, "bin", "kafka_cluster")
 LIBRDKAFKA = os.path.join(CACHE, "librdkafka", "src")
+PYLIB = os.path.join(CACHE, "pylib")
 PY = "/usr/bin/python3"
 CLIENT_PY = os.path.join(ROOT, "tests", "tools", "client_py.py")
 CLIENT_JS = os.path.join(ROOT, "tests", "tools", "client_js.js")
@@ -114,6 +115,8 @@ class PyClient(Configurable):
         e = rig_env()
         if self.lib == "confluent":  # the binding on librdkafka 2.15.1
             e["LD_LIBRARY_PATH"] = LIBRDKAFKA
+        else:  # kafka-python from PyPI (scripts/setup-kafka), not Debian's 2.0.2
+            e["PYTHONPATH"] = PYLIB
         return e
 
     def _run(self, bootstrap, *args, prefix=(), timeout=120):

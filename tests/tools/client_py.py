@@ -180,6 +180,7 @@ class KafkaPython:
         admin = KafkaAdminClient(bootstrap_servers=self.bootstrap, request_timeout_ms=10000,
                                  **self.kw)
         c = admin._client
+        c.cluster.need_all_topic_metadata = True  # a Metadata request for every topic
         c.poll(future=c.cluster.request_update())
         brokers = sorted([{"id": b.nodeId, "host": b.host, "port": b.port} for b in c.cluster.brokers()],
                          key=lambda x: x["id"])

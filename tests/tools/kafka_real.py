@@ -274,7 +274,10 @@ class RealCluster:
     @staticmethod
     def _random_id():
         import base64
-        return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        while True:  # a leading '-' would read as an option to the storage tool
+            cid = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+            if cid[0].isalnum():
+                return cid
 
     @staticmethod
     def _parallel(fn, items):
