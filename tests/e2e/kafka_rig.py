@@ -21,6 +21,7 @@ PYLIB = os.path.join(CACHE, "pylib")
 PY = "/usr/bin/python3"
 CLIENT_PY = os.path.join(ROOT, "tests", "tools", "client_py.py")
 CLIENT_JS = os.path.join(ROOT, "tests", "tools", "client_js.js")
+KAFKA_JAVA = os.path.join(CACHE, "kafka", "4.4.0")
 
 
 def rig_env(netns=None):
@@ -168,6 +169,65 @@ class JsClient(PyClient):
         assert group_protocol == "classic"
         return StreamConsumer([*prefix, "node", CLIENT_JS, "--bootstrap", bootstrap.split(",")[0],
                                "consume", "--topic", topic, "--group", group, "--stream"])
+
+
+class JavaClient(PyClient):
+    """The Apache Kafka Java client 4.4 (tests/tools/java/ClientJava.java,
+    compiled by scripts/setup-java). `extra`: client properties "k=v" given
+    to every client it makes (e.g. SASL settings)."""
+
+    def __init__(self, extra=(), heap="256m"):
+        self.name = "java"
+        self.transactions = True
+        self.read_committed = True
+        self.extra = list(extra)
+        self.heap = heap
+
+    def command(self, bootstrap, *args, prefix=()):
+        # Classes: build-java/ when setup-java compiles there, else the cache.
+        classes = next((d for d in (os.path.join(ROOT, "build-java"), os.path.join(KAFKA_JAVA, "classes"))
+                        if os.path.exists(os.path.join(d, "ClientJava.class"))), None)
+        assert classes, "run scripts/setup-java first"
+        cp = classes + ":" + os.path.join(KAFKA_JAVA, "lib", "*")
+        conf = [a for kv in self.extra for a in ("--config", kv)]
+        return [*prefix, "java", f"-Xmx{self.heap}", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
+                "-cp", cp, "ClientJava", "--bootstrap", bootstrap, *args, *conf]
+
+    def _run(self, bootstrap, *args, prefix=(), timeout=120):
+        return run_json(self.command(bootstrap, *args, prefix=prefix), timeout)
+
+    def consume(self, bootstrap, topic, group, count, timeout=60, committed=False, prefix=(),
+                exact=False, protocol="classic"):
+        return self._run(bootstrap, "consume-committed" if committed else "consume", "--topic", topic,
+                         "--group", group, "--count", str(count), "--timeout", str(timeout),
+                         "--group-protocol", protocol, prefix=prefix, timeout=timeout + 60)
+
+    def stream(self, bootstrap, topic, group, prefix=(), protocol="classic"):
+        return StreamConsumer(self.command(bootstrap, "consume", "--topic", topic, "--group", group,
+                                           "--group-protocol", protocol, "--stream", prefix=prefix))
+
+    def admin(self, bootstrap, topic=None, prefix=()):
+        """describeCluster, describeMetadataQuorum, describeTopics, groups;
+        creates `topic` (3 partitions) when given and absent."""
+        return self._run(bootstrap, "admin", *(["--topic", topic] if topic else []), prefix=prefix)
+
+    def share_consume(self, bootstrap, topic, group, count, timeout=60, prefix=()):
+        return self._run(bootstrap, "share-consume", "--topic", topic, "--group", group,
+                         "--count", str(count), "--timeout", str(timeout), prefix=prefix,
+                         timeout=timeout + 60)
+
+    def reassign(self, bootstrap, topic, partition, replicas, timeout=60, prefix=()):
+        """Moves `topic`-`partition` onto `replicas` (node ids, preferred
+        leader first) and waits until the reassignment is done."""
+        return self._run(bootstrap, "reassign", "--topic", topic, "--partition", str(partition),
+                         "--replicas", ",".join(map(str, replicas)), "--timeout", str(timeout),
+                         prefix=prefix, timeout=timeout + 60)
+
+    def elect(self, bootstrap, topic, partition, timeout=60, prefix=()):
+        """Preferred leader election for one partition (after reassign:
+        moves the leader to the first replica)."""
+        return self._run(bootstrap, "elect", "--topic", topic, "--partition", str(partition),
+                         "--timeout", str(timeout), prefix=prefix, timeout=timeout + 60)
 
 
 class StreamConsumer:
@@ -321,3 +381,6 @@ CLIENTS = {
     "kafka-python": PyClient("kafka-python"),
     "kafkajs": JsClient(),
 }
+
+# Not in CLIENTS (the mock cluster's tests run over those): the real-Kafka tests use it by name.
+JAVA = JavaClient()
