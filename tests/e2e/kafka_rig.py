@@ -173,38 +173,36 @@ class JsClient(PyClient):
 
 class JavaClient(PyClient):
     """The Apache Kafka Java client 4.4 (tests/tools/java/ClientJava.java,
-    compiled by scripts/setup-java). `extra`: client properties "k=v" given
-    to every client it makes (e.g. SASL settings)."""
+    compiled by scripts/setup-java into build-java/)."""
 
-    def __init__(self, extra=(), heap="256m"):
+    def __init__(self, heap="256m"):
         self.name = "java"
         self.transactions = True
         self.read_committed = True
-        self.extra = list(extra)
         self.heap = heap
 
+    def env(self):
+        return rig_env()
+
     def command(self, bootstrap, *args, prefix=()):
-        # Classes: build-java/ when setup-java compiles there, else the cache.
-        classes = next((d for d in (os.path.join(ROOT, "build-java"), os.path.join(KAFKA_JAVA, "classes"))
-                        if os.path.exists(os.path.join(d, "ClientJava.class"))), None)
-        assert classes, "run scripts/setup-java first"
+        classes = os.path.join(ROOT, "build-java")
+        assert os.path.exists(os.path.join(classes, "ClientJava.class")), "run scripts/setup-java first"
         cp = classes + ":" + os.path.join(KAFKA_JAVA, "lib", "*")
-        conf = [a for kv in self.extra for a in ("--config", kv)]
         return [*prefix, "java", f"-Xmx{self.heap}", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
-                "-cp", cp, "ClientJava", "--bootstrap", bootstrap, *args, *conf]
+                "-cp", cp, "ClientJava", "--bootstrap", bootstrap, *args, *self.config_args()]
 
     def _run(self, bootstrap, *args, prefix=(), timeout=120):
         return run_json(self.command(bootstrap, *args, prefix=prefix), timeout)
 
     def consume(self, bootstrap, topic, group, count, timeout=60, committed=False, prefix=(),
-                exact=False, protocol="classic"):
+                exact=False, group_protocol="classic"):
         return self._run(bootstrap, "consume-committed" if committed else "consume", "--topic", topic,
                          "--group", group, "--count", str(count), "--timeout", str(timeout),
-                         "--group-protocol", protocol, prefix=prefix, timeout=timeout + 60)
+                         "--group-protocol", group_protocol, prefix=prefix, timeout=timeout + 60)
 
-    def stream(self, bootstrap, topic, group, prefix=(), protocol="classic"):
+    def stream(self, bootstrap, topic, group, prefix=(), group_protocol="classic"):
         return StreamConsumer(self.command(bootstrap, "consume", "--topic", topic, "--group", group,
-                                           "--group-protocol", protocol, "--stream", prefix=prefix))
+                                           "--group-protocol", group_protocol, "--stream", prefix=prefix))
 
     def admin(self, bootstrap, topic=None, prefix=()):
         """describeCluster, describeMetadataQuorum, describeTopics, groups;

@@ -38,6 +38,7 @@ public class ClientJava {
     String replicas;
     boolean topicGiven, stream;
     int count, abortCount, partition;
+    int start = 0; // produce: first key k<start>
     double timeout = 60, pace;
     final Map<String, String> extra = new LinkedHashMap<>();
 
@@ -72,6 +73,7 @@ public class ClientJava {
                     case "--topic": topic = v; topicGiven = true; break;
                     case "--group": group = v; break;
                     case "--count": count = Integer.parseInt(v); break;
+                    case "--start": start = Integer.parseInt(v); break;
                     case "--abort-count": abortCount = Integer.parseInt(v); break;
                     case "--txn-id": txnId = v; break;
                     case "--timeout": timeout = Double.parseDouble(v); break;
@@ -274,9 +276,9 @@ public class ClientJava {
                     }
                 }
             };
-            for (int i = 0; i < count; i++) {
+            for (int i = start; i < start + count; i++) {
                 producer.send(new ProducerRecord<>(topic, "k" + i, valueFor(i)), cb);
-                if (pace > 0 && i % 500 == 499) {
+                if (pace > 0 && (i - start) % 500 == 499) {
                     producer.flush();
                     Thread.sleep((long) (pace * 1000));
                 }
