@@ -352,7 +352,7 @@ class KcatClient(Configurable):
                 "-X", "enable.auto.commit=true", "-X", "auto.commit.interval.ms=100"]
 
     def stream(self, bootstrap, topic, group, prefix=(), group_protocol="classic"):
-        return StreamConsumer([*prefix, "kcat", "-b", bootstrap, *self.group_args(group, topic),
+        return StreamConsumer([*prefix, "kcat", "-u", "-b", bootstrap, *self.group_args(group, topic),
                                "-X", f"group.protocol={group_protocol}", *self.config_args("-X")],
                               env=self.env())
 

@@ -113,7 +113,7 @@ async function main() {
     await new Promise((resolve) => {
       const timer = setTimeout(resolve, a.timeout * 1000);
       c.run({
-        autoCommit: true, autoCommitThreshold: 1,
+        autoCommit: true, autoCommitThreshold: 500, autoCommitInterval: 200, partitionsConsumedConcurrently: 6,
         eachMessage: async ({ message }) => {
           got.push([message.key ? message.key.toString() : '', message.value ? message.value.toString() : '']);
           if (got.length >= a.count) { clearTimeout(timer); setImmediate(resolve); }
@@ -138,7 +138,8 @@ async function main() {
   } else {
     throw new Error(`unknown op ${a.op}`);
   }
-  process.stdout.write(JSON.stringify(r) + '\n');
+  // Exit once the (possibly large) result has reached the pipe.
+  await new Promise((resolve) => process.stdout.write(JSON.stringify(r) + '\n', resolve));
 }
 
 main().then(() => process.exit(0), (e) => { process.stderr.write(String(e && e.stack || e) + '\n'); process.exit(1); });
