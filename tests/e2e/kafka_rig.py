@@ -184,6 +184,17 @@ class JavaClient(PyClient):
     def env(self):
         return rig_env()
 
+    def config_args(self, flag="--config"):
+        """librdkafka's sasl.username/sasl.password become Java's JAAS line."""
+        conf = dict(self.config)
+        user, password = conf.pop("sasl.username", None), conf.pop("sasl.password", None)
+        if user is not None:
+            module = ("plain.PlainLoginModule" if conf.get("sasl.mechanism") == "PLAIN"
+                      else "scram.ScramLoginModule")
+            conf["sasl.jaas.config"] = (f"org.apache.kafka.common.security.{module} required "
+                                        f'username="{user}" password="{password}";')
+        return [x for k, v in conf.items() for x in (flag, f"{k}={v}")]
+
     def command(self, bootstrap, *args, prefix=()):
         classes = os.path.join(ROOT, "build-java")
         assert os.path.exists(os.path.join(classes, "ClientJava.class")), "run scripts/setup-java first"

@@ -74,7 +74,7 @@ class Confluent:
         for b in json.loads(s).get("brokers", {}).values():
             name = b.get("name", "")
             if "/" in name and not name.startswith(("GroupCoordinator", "TxnCoordinator")):
-                self.stats_brokers.add(name.split("/")[0].split("://")[-1])
+                self.stats_brokers.add(name.split("://")[-1].split("/")[0])
 
     def addresses(self, handle):
         md = handle.list_topics(timeout=10)
@@ -165,7 +165,11 @@ class KafkaPython:
              "sasl.username": "sasl_plain_username", "sasl.password": "sasl_plain_password"}
 
     def __init__(self, bootstrap, extra):
+        import logging
         import kafka
+        # kafka-python reports an authentication failure in its log only (its
+        # exception then names something else): let errors reach stderr.
+        logging.basicConfig(level=logging.ERROR, stream=sys.stderr)
         self.kafka = kafka
         self.bootstrap = bootstrap
         self.kw = {self.NAMES[k]: v for k, v in extra.items()}

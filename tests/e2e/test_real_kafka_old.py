@@ -1,0 +1,56 @@
+"""kafka-proxy in front of the older line, Apache Kafka 3.9.2 (the last 3.x),
+KRaft, 3 brokers (issue 8): metadata, produce and consume, and a consumer
+group, with every client. The Java client is 4.4's (what users upgrade to
+first); the broker's own ApiVersions decide what each client speaks."""
+import pytest
+
+from kafka_env import Env
+from kafka_rig import CLIENTS, JAVA
+from netns import Namespaces
+from real_rig import OLD_VERSION, real_cluster
+
+REAL_CLIENTS = {"java": JAVA, **CLIENTS}
+N = 10_000
+
+
+@pytest.fixture(scope="module")
+def ns():
+    n = Namespaces()
+    yield n
+    n.cleanup()
+
+
+@pytest.fixture(scope="module")
+def real(ns):
+    yield from real_cluster(ns, version=OLD_VERSION, topics=["orders:6"])
+
+
+@pytest.fixture(scope="module")
+def env(module_procs, ns, real):
+    e = Env(module_procs, ns, brokers=0, bootstrap_of=real.address(1))
+    e.real = real
+    return e
+
+
+def test_the_cluster_is_the_older_line(real):
+    with open(real.brokers_[1].log_path, errors="replace") as f:
+        assert f"Kafka version: {OLD_VERSION}" in f.read()
+
+
+@pytest.mark.parametrize("name", list(REAL_CLIENTS))
+def test_older_line_metadata_produce_consume_and_group(env, name):
+    c = REAL_CLIENTS[name]
+    md = c.metadata(env.bootstrap, prefix=env.client_ns)
+    assert [b["id"] for b in md["brokers"]] == [1, 2, 3]
+    for b in md["brokers"]:
+        assert (b["host"], b["port"]) == env.public[b["id"]]
+    topic = f"old-{name}"
+    env.real.topic(topic, 6)
+    p = c.produce(env.bootstrap, topic, N, prefix=env.client_ns)
+    assert p["acked"] == N and not p["errors"], p
+    # A group: the first member reads part, commits and leaves; the next resumes.
+    a = c.consume(env.bootstrap, topic, f"g-{name}", 3000, prefix=env.client_ns, exact=True)
+    b = c.consume(env.bootstrap, topic, f"g-{name}", N - len(a["indices"]), prefix=env.client_ns)
+    assert not set(a["indices"]) & set(b["indices"])
+    assert set(a["indices"]) | set(b["indices"]) == set(range(N))
+    env.assert_public(md["addresses"] + p["addresses"] + a["addresses"] + b["addresses"])

@@ -1,0 +1,75 @@
+"""kafka-proxy in front of a real Apache Kafka 4.4.0 cluster whose client
+listener is SASL_PLAINTEXT with PLAIN and SCRAM-SHA-256 (issue 8). The proxy
+holds no credentials: it notices the listener wants SASL, tunnels the
+bootstrap, and opens each broker's tunnel when an authenticated client's
+Metadata first names it; clients authenticate with the brokers themselves
+(SaslHandshake v1 + SaslAuthenticate pass through)."""
+import re
+
+import pytest
+
+from kafka_env import Env
+from kafka_rig import CLIENTS, JAVA
+from netns import Namespaces
+from real_rig import SASL_USERS, SCRAM_USERS, real_cluster
+
+REAL_CLIENTS = {"java": JAVA, **CLIENTS}
+MECHANISMS = {"PLAIN": SASL_USERS, "SCRAM-SHA-256": SCRAM_USERS}
+# How each client reports a refused password.
+AUTH_FAILED = {
+    "java": r"Authentication failed: .*SaslAuthenticationException",
+    "kcat": r"Authentication failed|SASL authentication error",
+    "confluent": r"Authentication failed|SASL authentication error|_AUTHENTICATION",
+    "kafka-python": r"SaslAuthenticationFailedError|Authentication failed",
+    "kafkajs": r"SASL .*authentication failed|KafkaJSSASLAuthenticationError",
+}
+
+
+@pytest.fixture(scope="module")
+def ns():
+    n = Namespaces()
+    yield n
+    n.cleanup()
+
+
+@pytest.fixture(scope="module")
+def real(ns):
+    yield from real_cluster(ns, sasl=True, topics=["orders:6"])
+
+
+@pytest.fixture(scope="module")
+def env(module_procs, ns, real):
+    e = Env(module_procs, ns, brokers=0, bootstrap_of=real.address(1))
+    e.real = real
+    return e
+
+
+def test_proxy_notices_the_listener_requires_sasl(env):
+    out = env.proxy.stdout_text()
+    assert "(SASL: brokers are added as clients authenticate)" in out
+    assert re.search(r"requires SASL \(PLAIN, SCRAM-SHA-256\)", env.proxy.text())
+
+
+@pytest.mark.parametrize("mechanism", list(MECHANISMS))
+@pytest.mark.parametrize("name", list(REAL_CLIENTS))
+def test_sasl_produce_and_consume_through_the_proxy(env, name, mechanism):
+    c = REAL_CLIENTS[name].with_config(env.real.client_config(mechanism))
+    topic = f"sasl-{name}-{mechanism}".lower()
+    env.real.topic(topic, 6)
+    md = c.metadata(env.bootstrap, prefix=env.client_ns)
+    assert [b["id"] for b in md["brokers"]] == [1, 2, 3]
+    p = c.produce(env.bootstrap, topic, 2000, prefix=env.client_ns)
+    assert p["acked"] == 2000 and not p["errors"], p
+    r = c.consume(env.bootstrap, topic, f"g-{topic}", 2000, prefix=env.client_ns)
+    assert r["complete"] and r["duplicates"] == 0, {k: r[k] for k in r if k != "indices"}
+    env.assert_public(md["addresses"] + p["addresses"] + r["addresses"])
+
+
+@pytest.mark.parametrize("mechanism", list(MECHANISMS))
+@pytest.mark.parametrize("name", list(REAL_CLIENTS))
+def test_wrong_password_is_reported_as_an_authentication_failure(env, name, mechanism):
+    user = next(iter(MECHANISMS[mechanism]))
+    c = REAL_CLIENTS[name].with_config(env.real.client_config(mechanism, user, "wrong password"))
+    with pytest.raises(AssertionError) as failed:
+        c.metadata(env.bootstrap, prefix=env.client_ns)
+    assert re.search(AUTH_FAILED[name], str(failed.value)), str(failed.value)[-2000:]
