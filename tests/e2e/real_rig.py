@@ -5,7 +5,7 @@ import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tools"))
 
-from kafka_real import OLD_VERSION, SASL_USERS, SCRAM_USERS, RealCluster  # noqa: E402,F401
+from kafka_real import OLD_VERSION, SASL_USERS, SCRAM_USERS, RealCluster, tool_command  # noqa: E402,F401
 
 
 def real_cluster(ns, **kw):

@@ -6,6 +6,8 @@ the brokers only through the public ports. Every test checks, from the
 client's own view of the cluster, that it never learned an internal
 address."""
 import json
+import re
+import subprocess
 import time
 
 import pytest
@@ -13,7 +15,7 @@ import pytest
 from kafka_env import Env
 from kafka_rig import CLIENTS, JAVA, verify
 from netns import CLIENT_TO_SERVER, Namespaces
-from real_rig import real_cluster
+from real_rig import real_cluster, tool_command
 
 N = 100_000
 REAL_CLIENTS = {"java": JAVA, **CLIENTS}
@@ -170,3 +172,35 @@ def test_admin_calls_see_only_public_addresses(env):
     hidden = [a for a in r["addresses"] if a.endswith(":0")]
     assert hidden and all(a == f"{CLIENT_TO_SERVER}:0" for a in hidden), hidden
     assert "127.0.0.1" not in json.dumps(r)
+
+
+def kafka_tool(env, main, *args, stdin=None, timeout=120):
+    r = subprocess.run(tool_command(main, *args, prefix=env.client_ns), input=stdin, capture_output=True,
+                       text=True, timeout=timeout)
+    assert r.returncode == 0, f"{main} failed ({r.returncode}):\n{r.stderr[-3000:]}"
+    return r.stdout
+
+
+def test_kafka_command_line_tools_through_the_public_bootstrap(env):
+    """kafka-topics, the console producer and consumer and the perf tools
+    (Kafka's own kafka-tools classes) given only the public bootstrap."""
+    bs = env.bootstrap
+    kafka_tool(env, "org.apache.kafka.tools.TopicCommand", "--bootstrap-server", bs, "--create",
+               "--topic", "cli", "--partitions", "3", "--replication-factor", "3")
+    described = kafka_tool(env, "org.apache.kafka.tools.TopicCommand", "--bootstrap-server", bs,
+                           "--describe", "--topic", "cli")
+    assert len(re.findall(r"Partition: \d+\s+Leader: [123]\s", described)) == 3, described
+    lines = "".join(f"key{i}:value{i}\n" for i in range(1000))
+    kafka_tool(env, "org.apache.kafka.tools.ConsoleProducer", "--bootstrap-server", bs, "--topic", "cli",
+               "--reader-property", "parse.key=true", "--reader-property", "key.separator=:", stdin=lines)
+    out = kafka_tool(env, "org.apache.kafka.tools.consumer.ConsoleConsumer", "--bootstrap-server", bs,
+                     "--topic", "cli", "--from-beginning", "--max-messages", "1000",
+                     "--formatter-property", "print.key=true", "--formatter-property", "key.separator=:")
+    assert sorted(out.split()) == sorted(lines.split())
+    perf = kafka_tool(env, "org.apache.kafka.tools.ProducerPerformance", "--topic", "cli",
+                      "--num-records", "20000", "--record-size", "100", "--throughput", "-1",
+                      "--producer-props", f"bootstrap.servers={bs}", "acks=all")
+    assert re.search(r"^20000 records sent", perf, re.M), perf
+    cperf = kafka_tool(env, "org.apache.kafka.tools.ConsumerPerformance", "--bootstrap-server", bs,
+                       "--topic", "cli", "--messages", "21000", "--timeout", "60000")
+    assert re.search(r",\s*21000,", cperf.splitlines()[-1]), cperf  # data.consumed.in.nMsg

@@ -66,6 +66,13 @@ def classpath(version):
     return os.path.join(lib_dir(version), "*")
 
 
+def tool_command(main, *args, prefix=(), version=DEFAULT_VERSION):
+    """One of Kafka's own command-line tools (the kafka-tools classes: what
+    kafka-topics.sh, kafka-console-producer.sh, ... run)."""
+    return [*prefix, "java", "-Xmx256m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
+            "-Dlog4j2.level=WARN", "-cp", classpath(version), main, *args]
+
+
 def client_classpath():
     """The rig's Java programs (RigAdmin, the Java client driver)."""
     classes = os.path.join(ROOT, "build-java")
