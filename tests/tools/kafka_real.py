@@ -168,15 +168,19 @@ class Node:
                     "listener.name.client.scram-sha-256.sasl.jaas.config":
                         "org.apache.kafka.common.security.scram.ScramLoginModule required;",
                 })
-        props.update(c.extra_config)
+            props.update(c.extra_config)  # brokers only (benchmarks add listeners)
         with open(self.config, "w") as f:
             for k, v in props.items():
                 f.write(f"{k}={v}\n")
 
     def java(self, main, *args, heap="512m"):
         c = self.cluster
-        return [*c.prefix, "java", f"-Xmx{heap}", "-Xms128m", "-XX:+UseSerialGC",
-                "-XX:TieredStopAtLevel=1" if c.fast_jit else "-XX:+UseParallelGC",
+        # Tests: the serial collector and C1 only (quick start, few threads on
+        # 2 cores); benchmarks (fast_jit=False): the JVM's defaults, 1 GiB.
+        jvm = ["-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1"] if c.fast_jit else []
+        if not c.fast_jit and heap == "512m":
+            heap = "1g"
+        return [*c.prefix, "java", f"-Xmx{heap}", "-Xms128m", *jvm,
                 f"-Dlog4j2.configurationFile={c.log4j2}", f"-Dlog4j.configuration=file:{c.log4j1}",
                 "-Djava.net.preferIPv4Stack=true", "-cp", classpath(c.version), main, *args]
 
