@@ -50,6 +50,7 @@ def test_metadata_lists_only_public_addresses(env, name):
     env.assert_public(md["addresses"])
 
 
+@pytest.mark.timeout(600)
 @pytest.mark.parametrize("name", list(REAL_CLIENTS))
 def test_100000_messages_produced_and_consumed_back(env, name):
     """Idempotent where the client supports it; the consumer reads back what
@@ -84,6 +85,7 @@ def indices(members):
     return {int(k[1:]) for k, _ in received(members)}
 
 
+@pytest.mark.timeout(400)
 @pytest.mark.parametrize("protocol", ["classic", "consumer"])
 @pytest.mark.parametrize("name", ["java", "kcat"])
 def test_group_of_three_rebalances_when_a_member_leaves(env, name, protocol):

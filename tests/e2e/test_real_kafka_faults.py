@@ -19,6 +19,7 @@ from real_rig import real_cluster
 
 PRODUCERS = {"java": JAVA, "confluent": CLIENTS["confluent"]}
 ROLL = 150_000  # paced: about 60 s of production, across the three restarts
+pytestmark = pytest.mark.timeout(600)  # a cluster start, then minutes of paced load
 HINT = r"leader hint \(NodeEndpoints\): broker (\d+) at 127\.0\.0\.1:\d+ rewritten to 192\.0\.2\.6:(\d+)"
 
 
