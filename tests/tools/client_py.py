@@ -198,6 +198,7 @@ class KafkaPython:
 
     def produce(self, a):
         p = self.kafka.KafkaProducer(bootstrap_servers=self.bootstrap, acks="all", linger_ms=5,
+                                     enable_idempotence=True,
                                      retries=20, key_serializer=str.encode,
                                      value_serializer=str.encode, **self.kw)
         futures = []
