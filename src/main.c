@@ -52,7 +52,7 @@ static int unknown_command(const char *arg)
     return CLI_USAGE;
 }
 
-#define SECRET_HELP "Optional secret for authentication (shown by ps: prefer the variable or --secret-file)"
+#define SECRET_HELP "Optional secret for authentication (visible in ps: prefer BORE_SECRET or --secret-file)"
 #define SECRET_FILE_HELP "Read the secret from a file (a trailing newline is removed)"
 #define SECRET_MAX 4096
 
