@@ -55,6 +55,8 @@ struct kproxy {
     int exit_code;
     const char *bs_host;
     uint16_t bs_port;
+    struct sockaddr_storage bs_addrs[TUNNEL_MAX_TARGETS]; /* tried in turn by the probe */
+    int n_bs, bs_idx;
     char to[HOST_MAX + 8]; /* the server's "host:port", for messages */
     struct sockaddr_storage servers[TUNNEL_MAX_TARGETS];
     int n_servers;
@@ -490,14 +492,35 @@ static void probe_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
     }
 }
 
+static void probe_start(kproxy_t *px);
+
+static void probe_retry(uv_handle_t *h)
+{
+    kproxy_t *px = h->data;
+    if (px->state != PX_METADATA) return;
+    px->bs_idx++;
+    probe_start(px);
+}
+
+/* A failed connect: the broker's next address, or the end. */
+static void probe_connect_failed(kproxy_t *px, int status)
+{
+    if (px->bs_idx + 1 < px->n_bs) {
+        px->probe_open = 0;
+        uv_close((uv_handle_t *)&px->probe, probe_retry);
+        return;
+    }
+    char why[128];
+    snprintf(why, sizeof why, "not reachable: %s", uv_strerror(status));
+    probe_fail(px, why);
+}
+
 static void probe_connected(uv_connect_t *req, int status)
 {
     kproxy_t *px = req->data;
-    if (px->state != PX_METADATA) return;
+    if (px->state != PX_METADATA || !px->probe_open) return;
     if (status < 0) {
-        char why[128];
-        snprintf(why, sizeof why, "not reachable: %s", uv_strerror(status));
-        probe_fail(px, why);
+        probe_connect_failed(px, status);
         return;
     }
     /* ApiVersions v0 and Metadata v1 for no topics (an empty array), pipelined. */
@@ -509,6 +532,18 @@ static void probe_connected(uv_connect_t *req, int status)
     if (uv_try_write((uv_stream_t *)&px->probe, &b, 1) != (int)sizeof req_bytes ||
         uv_read_start((uv_stream_t *)&px->probe, probe_alloc, probe_read) != 0)
         probe_fail(px, "cannot send the Metadata request");
+}
+
+/* Connects the probe to the broker's address bs_idx. */
+static void probe_start(kproxy_t *px)
+{
+    uv_tcp_init(px->loop, &px->probe);
+    px->probe.data = px;
+    px->probe_open = 1;
+    px->probe_req.data = px;
+    int rc = uv_tcp_connect(&px->probe_req, &px->probe,
+                            (const struct sockaddr *)&px->bs_addrs[px->bs_idx], probe_connected);
+    if (rc != 0) probe_connect_failed(px, rc);
 }
 
 static void on_startup_timeout(uv_timer_t *t)
@@ -566,8 +601,7 @@ int kproxy_run(const kproxy_config_t *cfg)
 
     px->bs_host = cfg->bootstrap_host;
     px->bs_port = cfg->bootstrap_port;
-    struct sockaddr_storage bs;
-    int rc = resolve_host(px->loop, px->bs_host, px->bs_port, &bs, 1);
+    int rc = px->n_bs = resolve_host(px->loop, px->bs_host, px->bs_port, px->bs_addrs, TUNNEL_MAX_TARGETS);
     if (rc < 0) {
         fprintf(stderr, "Error: Kafka at %s:%u: cannot resolve %s: %s\n", px->bs_host, px->bs_port,
                 px->bs_host, uv_strerror(rc));
@@ -601,16 +635,7 @@ int kproxy_run(const kproxy_config_t *cfg)
     uv_signal_start(&px->sigterm, on_signal, SIGTERM);
 
     log_info("asking Kafka at %s:%u for its brokers", px->bs_host, px->bs_port);
-    uv_tcp_init(px->loop, &px->probe);
-    px->probe.data = px;
-    px->probe_open = 1;
-    px->probe_req.data = px;
-    rc = uv_tcp_connect(&px->probe_req, &px->probe, (const struct sockaddr *)&bs, probe_connected);
-    if (rc != 0) {
-        char why[128];
-        snprintf(why, sizeof why, "not reachable: %s", uv_strerror(rc));
-        probe_fail(px, why);
-    }
+    probe_start(px);
     uv_run(px->loop, UV_RUN_DEFAULT);
     code = px->exit_code;
 out:

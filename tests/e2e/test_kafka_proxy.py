@@ -273,6 +273,26 @@ def test_kafka_not_reachable(procs, ns):
     assert "Error: Kafka at 127.0.0.1:1: not reachable: connection refused" in p.text()
 
 
+def test_probe_tries_each_broker_address(dual_ns, procs):
+    """`-b dual:PORT`: nothing listens on ::1, the first address; the proxy
+    goes on to 127.0.0.1, where a broker that is not Kafka hangs up."""
+    fake = subprocess.Popen([*dual_ns, "/usr/bin/python3", "-c", """
+import socket
+s = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen(); print(s.getsockname()[1], flush=True)
+c, _ = s.accept(); c.close()
+"""], stdout=subprocess.PIPE, text=True)
+    try:
+        port = fake.stdout.readline().strip()
+        p = procs.start([*dual_ns, BORE, "kafka-proxy", "-b", f"dual:{port}", "--to", "127.0.0.1"])
+        assert p.wait() == 1
+        p.expect_rc = 1
+        assert (f"Error: Kafka at dual:{port}: the broker closed the connection (is it Kafka, and "
+                "plaintext?)") in p.text()
+    finally:
+        fake.kill()
+        fake.wait()
+
+
 def test_tls_broker_detected(procs, ns):
     # A TLS server answers a plaintext request with an alert record.
     tls = subprocess.Popen([*ns.prefix("c"), "/usr/bin/python3", "-c", """

@@ -6,7 +6,6 @@ import hashlib
 import json
 import os
 import re
-import shutil
 import socket
 import subprocess
 import threading
@@ -296,23 +295,6 @@ def test_to_host_port_and_control_port(procs):
     assert bad.wait() == 2
     bad.expect_rc = 2
     assert "invalid value" in bad.text() and "expected HOST or HOST:PORT" in bad.text()
-
-
-@pytest.fixture
-def dual_ns():
-    """A network namespace whose /etc/hosts (ip netns exec mounts
-    /etc/netns/NAME/hosts over it) maps `dual` to ::1, then 127.0.0.1."""
-    name = f"boredual{os.getpid() % 100000}"
-    etc = f"/etc/netns/{name}"
-    subprocess.run(["ip", "netns", "del", name], capture_output=True)
-    subprocess.run(["ip", "netns", "add", name], check=True)
-    subprocess.run(["ip", "-n", name, "link", "set", "lo", "up"], check=True)
-    os.makedirs(etc, exist_ok=True)
-    with open(f"{etc}/hosts", "w") as f:
-        f.write("::1 dual\n127.0.0.1 dual\n127.0.0.1 localhost\n")
-    yield ["ip", "netns", "exec", name]
-    subprocess.run(["ip", "netns", "del", name], capture_output=True)
-    shutil.rmtree(etc, ignore_errors=True)
 
 
 def test_client_tries_each_server_address(dual_ns, procs):
