@@ -279,7 +279,10 @@ def test_probe_tries_each_broker_address(dual_ns, procs):
     fake = subprocess.Popen([*dual_ns, "/usr/bin/python3", "-c", """
 import socket
 s = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen(); print(s.getsockname()[1], flush=True)
-c, _ = s.accept(); c.close()
+c, _ = s.accept(); got = b''
+while len(got) < 40:  # the probe's ApiVersions + Metadata; closing on unread bytes would reset
+    got += c.recv(40 - len(got)) or b'x' * 40
+c.close()
 """], stdout=subprocess.PIPE, text=True)
     try:
         port = fake.stdout.readline().strip()
