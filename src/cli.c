@@ -71,6 +71,61 @@ static void print_help(const cli_cmd_t *cmd)
     }
 }
 
+/* Optimal string alignment distance (Levenshtein plus adjacent
+ * transpositions), for words of up to CLI_WORD_MAX bytes; longer: a large
+ * number. */
+#define CLI_WORD_MAX 48
+static size_t edit_distance(const char *a, size_t la, const char *b, size_t lb)
+{
+    if (la > CLI_WORD_MAX || lb > CLI_WORD_MAX) return (size_t)-1;
+    size_t d[CLI_WORD_MAX + 1][CLI_WORD_MAX + 1];
+    for (size_t i = 0; i <= la; i++) d[i][0] = i;
+    for (size_t j = 0; j <= lb; j++) d[0][j] = j;
+    for (size_t i = 1; i <= la; i++) {
+        for (size_t j = 1; j <= lb; j++) {
+            size_t best = d[i - 1][j - 1] + (a[i - 1] != b[j - 1]);
+            if (d[i - 1][j] + 1 < best) best = d[i - 1][j] + 1;
+            if (d[i][j - 1] + 1 < best) best = d[i][j - 1] + 1;
+            if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] &&
+                d[i - 2][j - 2] + 1 < best)
+                best = d[i - 2][j - 2] + 1;
+            d[i][j] = best;
+        }
+    }
+    return d[la][lb];
+}
+
+const char *cli_suggest(const char *word, size_t len, const char *const *candidates, size_t n)
+{
+    const char *best = NULL;
+    size_t best_d = (size_t)-1;
+    for (size_t i = 0; i < n; i++) {
+        size_t lc = strlen(candidates[i]);
+        size_t d = edit_distance(word, len, candidates[i], lc);
+        /* One edit, or two in a longer word: closer than that is a guess. */
+        if (d > 0 && d <= (lc >= 5 ? 2u : 1u) && d < best_d) {
+            best = candidates[i];
+            best_d = d;
+        }
+    }
+    return best;
+}
+
+/* "unexpected argument" for an unknown --name, with clap's tip when an
+ * option of this command is one typo away. */
+static int unknown_long(const cli_cmd_t *cmd, const char *arg, size_t name_len)
+{
+    const char *names[64];
+    size_t n = 0;
+    for (size_t i = 0; i < cmd->n_opts && n < 64; i++)
+        if (cmd->opts[i].long_name) names[n++] = cmd->opts[i].long_name;
+    if (n < 64) names[n++] = "help";
+    const char *tip = cli_suggest(arg + 2, name_len, names, n);
+    if (tip == NULL) return cli_usage_error(cmd, "unexpected argument '%s' found", arg);
+    return cli_usage_error(cmd, "unexpected argument '%s' found\n\n  tip: a similar argument exists: '--%s'",
+                           arg, tip);
+}
+
 static cli_opt_t *find_long(cli_cmd_t *cmd, const char *name, size_t len)
 {
     for (size_t i = 0; i < cmd->n_opts; i++) {
@@ -107,7 +162,9 @@ int cli_parse(cli_cmd_t *cmd, int argc, char **argv)
         }
         if (!only_positional && a[0] == '-' && a[1] == '-') {
             const char *eq = strchr(a + 2, '=');
-            o = find_long(cmd, a + 2, eq ? (size_t)(eq - a - 2) : strlen(a + 2));
+            size_t name_len = eq ? (size_t)(eq - a - 2) : strlen(a + 2);
+            o = find_long(cmd, a + 2, name_len);
+            if (o == NULL) return unknown_long(cmd, a, name_len);
             if (eq) val = eq + 1;
         } else if (!only_positional && a[0] == '-' && a[1] != '\0') {
             o = find_short(cmd, a[1]);
@@ -130,6 +187,7 @@ int cli_parse(cli_cmd_t *cmd, int argc, char **argv)
             val = argv[++i];
         }
         o->value = val;
+        o->given = 1;
     }
     for (size_t i = 0; i < cmd->n_opts; i++) {
         cli_opt_t *o = &cmd->opts[i];

@@ -1,7 +1,8 @@
 /* cli.h - a small table-driven command-line parser in the shape users know
  * from clap (upstream bore): `--opt value`, `--opt=value`, `-s value`,
  * environment fallbacks, `[default: ...]` and `[env: ...]` in the help, and
- * usage errors on stderr with exit code 2.
+ * usage errors on stderr with exit code 2, with clap's "a similar argument
+ * exists" tip for a mistyped option or subcommand.
  *
  * Values are kept as strings; cli_u16/cli_uint convert them with range
  * checks and report a usage error naming the option. */
@@ -20,6 +21,7 @@ typedef struct {
     const char *help;
     int required;
     const char *value; /* result: NULL if absent and no env/default */
+    int given;         /* result: set on the command line (not env/default) */
 } cli_opt_t;
 
 typedef struct {
@@ -41,5 +43,10 @@ int cli_uint(const cli_cmd_t *cmd, const cli_opt_t *opt, unsigned min, unsigned 
 
 /* Prints "error: <msg>", the usage line and the --help hint; returns CLI_USAGE. */
 int cli_usage_error(const cli_cmd_t *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* The candidate closest to `word` (`len` bytes) by edit distance (with
+ * transpositions: `lcoal` is one edit from `local`), or NULL if none is
+ * close enough to be what was meant. */
+const char *cli_suggest(const char *word, size_t len, const char *const *candidates, size_t n);
 
 #endif

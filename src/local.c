@@ -12,10 +12,10 @@
 #include "tunnel.h"
 
 #define LOG_TARGET "bore::client"
-#define CONTROL_PORT 7835
 
 typedef struct {
     const local_config_t *cfg;
+    char to[300]; /* "host:control-port", for messages */
     uv_loop_t *loop;
     tunnel_t *tunnel;
     uv_signal_t sigint, sigterm;
@@ -37,8 +37,10 @@ static void on_listening(void *ctx, tunnel_t *t, uint16_t port)
 {
     local_t *l = ctx;
     (void)t;
+    char at[300];
+    resolve_join(l->cfg->to_host, port, at, sizeof at);
     log_info("connected to server");
-    log_info("listening at %s:%u", l->cfg->to, port);
+    log_info("listening at %s", at);
 }
 
 static void on_closed(void *ctx, tunnel_t *t, const char *error)
@@ -46,12 +48,8 @@ static void on_closed(void *ctx, tunnel_t *t, const char *error)
     local_t *l = ctx;
     (void)t;
     l->tunnel = NULL;
-    if (error != NULL) {
-        fprintf(stderr, "Error: %s\n", error);
-        l->exit_code = 1;
-    } else {
-        log_info("server closed the connection");
-    }
+    fprintf(stderr, "Error: %s\n", error ? error : "the server closed the connection");
+    l->exit_code = 1;
     local_stop(l);
 }
 
@@ -60,7 +58,6 @@ static int on_pair(void *ctx, tunnel_t *t, uv_tcp_t *remote, relay_release_cb rr
 {
     local_t *l = ctx;
     (void)t;
-    log_debug("relaying a new connection");
     return relay_start(&l->relays, remote, rr, local, rl, first, len);
 }
 
@@ -79,19 +76,20 @@ int local_run(const local_config_t *cfg)
     list_init(&l.relays);
     signal(SIGPIPE, SIG_IGN);
 
-    struct sockaddr_storage targets[TUNNEL_MAX_TARGETS], server;
+    struct sockaddr_storage targets[TUNNEL_MAX_TARGETS];
     int n = resolve_host(l.loop, cfg->local_host, cfg->local_port, targets, TUNNEL_MAX_TARGETS);
     if (n < 0) {
         fprintf(stderr, "Error: could not resolve local host %s: %s\n", cfg->local_host, uv_strerror(n));
         return 1;
     }
-    int rc = resolve_host(l.loop, cfg->to, CONTROL_PORT, &server, 1);
-    if (rc < 0) {
-        fprintf(stderr, "Error: could not connect to %s:%d: %s\n", cfg->to, CONTROL_PORT, uv_strerror(rc));
+    resolve_join(cfg->to_host, cfg->to_port, l.to, sizeof l.to);
+    tunnel_config_t tc = {.to = l.to, .port = cfg->port, .secret = cfg->secret,
+                          .heartbeat_timeout_ms = cfg->heartbeat_timeout_ms};
+    tc.n_servers = resolve_host(l.loop, cfg->to_host, cfg->to_port, tc.servers, TUNNEL_MAX_TARGETS);
+    if (tc.n_servers < 0) {
+        fprintf(stderr, "Error: could not connect to %s: %s\n", l.to, uv_strerror(tc.n_servers));
         return 1;
     }
-    tunnel_config_t tc = {.to = cfg->to, .server = server, .port = cfg->port, .secret = cfg->secret,
-                          .heartbeat_timeout_ms = cfg->heartbeat_timeout_ms};
     tunnel_handler_t th = {on_listening, on_closed, on_pair, &l};
     l.tunnel = tunnel_open(l.loop, &tc, &th);
     if (l.tunnel == NULL) {

@@ -8,14 +8,16 @@
 typedef struct {
     const char *local_host;
     uint16_t local_port;
-    const char *to; /* server host; the control port is always 7835 */
-    uint16_t port;  /* requested remote port, 0 = any */
+    const char *to_host; /* the server */
+    uint16_t to_port;    /* its control port (7835 by default) */
+    uint16_t port;       /* requested remote port, 0 = any */
     const char *secret;
     unsigned heartbeat_timeout_ms;
 } local_config_t;
 
-/* Runs until the server closes the control connection (returns 0), a fatal
- * error (prints "Error: ...", returns 1) or SIGINT/SIGTERM (returns 0). */
+/* Runs until SIGINT/SIGTERM (returns 0), or until the tunnel ends: a fatal
+ * error or the server closing the control connection (prints "Error: ...",
+ * returns 1, so that a supervisor restarts it). */
 int local_run(const local_config_t *cfg);
 
 #endif

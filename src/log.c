@@ -14,11 +14,20 @@ void log_init(void)
 {
     static const char *names[] = {"error", "warn", "info", "debug", "trace"};
     const char *v = getenv("BORE_LOG");
-    if (v == NULL || *v == '\0') v = getenv("RUST_LOG");
+    int ours = v != NULL && *v != '\0';
+    if (!ours) v = getenv("RUST_LOG");
     if (v == NULL) return;
     for (int i = 0; i < 5; i++) {
-        if (strcasecmp(v, names[i]) == 0) max_level = (enum log_level)i;
+        if (strcasecmp(v, names[i]) == 0) {
+            max_level = (enum log_level)i;
+            return;
+        }
     }
+    /* RUST_LOG has a richer syntax (bore=debug,...) meant for upstream: only
+     * its bare levels are honoured, the rest quietly. */
+    if (ours)
+        log_msg(LOG_WARN, "bore", "unknown BORE_LOG level '%s' (valid: error, warn, info, debug, "
+                "trace); logging at info", v);
 }
 
 int log_enabled(enum log_level level) { return level <= max_level; }

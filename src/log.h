@@ -4,7 +4,8 @@
  *   2026-11-27T04:05:33.123456Z  INFO bore::server: listening at 0.0.0.0:7835
  *
  * The level comes from BORE_LOG (or RUST_LOG, for upstream users):
- * error, warn, info (default), debug, trace. Callers never pass secrets. */
+ * error, warn, info (default), debug, trace; an unknown BORE_LOG value is
+ * reported with a warning. Callers never pass secrets. */
 #ifndef BORE_LOG_H
 #define BORE_LOG_H
 

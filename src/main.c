@@ -1,15 +1,29 @@
 /* main.c - `bore <COMMAND>`: parses the command line and hands a config to
- * the server or client module. Usage errors exit 2, as upstream. */
+ * the server or client module.
+ *
+ * Exit status, every command: 0 for a requested stop (SIGINT, SIGTERM) and
+ * for --help/--version; 1 for an error, the server closing a client's tunnel
+ * included (a supervisor restarting on failure restarts it); 2 for a usage
+ * error (as upstream's clap). */
+#include <errno.h>
+#include <openssl/crypto.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 
 #include "cli.h"
 #include "kproxy.h"
 #include "local.h"
 #include "log.h"
+#include "net.h"
+#include "resolve.h"
 #include "server.h"
 #include "version.h"
+
+#define LOG_TARGET "bore"
+#define CONTROL_PORT 7835 /* upstream's, the default of --to HOST[:PORT] and --control-port */
+#define HOST_CAP 256
 
 static void print_main_help(void)
 {
@@ -23,81 +37,162 @@ static void print_main_help(void)
            "  help         Print this message or the help of the given subcommand(s)\n\n"
            "Options:\n"
            "  -h, --help     Print help\n"
-           "  -V, --version  Print version\n");
+           "  -V, --version  Print version\n\n"
+           "Exit status: 0 when stopped by SIGINT (Ctrl-C) or SIGTERM; 1 on an error, the server\n"
+           "closing the tunnel included; 2 on a usage error.\n");
 }
 
 static int unknown_command(const char *arg)
 {
+    static const char *const commands[] = {"local", "server", "kafka-proxy", "help"};
+    const char *tip = cli_suggest(arg, strlen(arg), commands, sizeof commands / sizeof commands[0]);
     fprintf(stderr, "error: unrecognized subcommand '%s'", arg);
+    if (tip != NULL) fprintf(stderr, "\n\n  tip: a similar subcommand exists: '%s'", tip);
     fputs("\n\nUsage: bore <COMMAND>\n\nFor more information, try '--help'.\n", stderr);
-    return 2;
+    return CLI_USAGE;
+}
+
+#define SECRET_HELP "Optional secret for authentication (visible in ps: prefer BORE_SECRET or --secret-file)"
+#define SECRET_FILE_HELP "Read the secret from a file (a trailing newline is removed)"
+#define SECRET_MAX 4096
+
+/* --secret-file: the file's content, less one trailing newline, becomes the
+ * secret (in `buf`, which the caller cleanses). A --secret on the command
+ * line conflicts with it; BORE_SECRET from the environment gives way. A
+ * file other users can read is used, with a warning. */
+static int load_secret(const cli_cmd_t *cmd, cli_opt_t *secret, const cli_opt_t *file, char *buf,
+                       size_t cap)
+{
+    if (file->value == NULL) return 0;
+    if (secret->given)
+        return cli_usage_error(cmd, "the argument '--secret <SECRET>' cannot be used with "
+                                    "'--secret-file <PATH>'");
+    FILE *f = fopen(file->value, "r");
+    if (f == NULL)
+        return cli_usage_error(cmd, "invalid value '%s' for '--secret-file <PATH>': %s", file->value,
+                               strerror(errno));
+    struct stat st;
+    if (fstat(fileno(f), &st) == 0 && (st.st_mode & S_IROTH))
+        log_warn("the secret file %s is readable by every user of this machine (chmod 600 it)",
+                 file->value);
+    size_t n = fread(buf, 1, cap, f);
+    int err = ferror(f);
+    fclose(f);
+    if (err || n == cap || memchr(buf, '\0', n) != NULL) {
+        OPENSSL_cleanse(buf, cap);
+        return cli_usage_error(cmd, "invalid value '%s' for '--secret-file <PATH>': %s", file->value,
+                               err ? "cannot read it" : "not a text file of under 4 KiB");
+    }
+    if (n > 0 && buf[n - 1] == '\n') n--;
+    if (n > 0 && buf[n - 1] == '\r') n--;
+    buf[n] = '\0';
+    secret->value = buf;
+    return 0;
+}
+
+/* --to HOST[:PORT]: the port is the server's control port. */
+static int parse_to(const cli_cmd_t *cmd, const cli_opt_t *to, char *host, size_t cap, uint16_t *port)
+{
+    if (resolve_split(to->value, host, cap, port, CONTROL_PORT) != 0)
+        return cli_usage_error(cmd, "invalid value '%s' for '--to <TO>': expected HOST or HOST:PORT",
+                               to->value);
+    return 0;
 }
 
 static int cmd_local(int argc, char **argv)
 {
     cli_opt_t opts[] = {
-        {0, NULL, "LOCAL_PORT", "BORE_LOCAL_PORT", NULL, "The local port to expose", 1, NULL},
-        {'l', "local-host", "HOST", NULL, "localhost", "The local host to expose", 0, NULL},
+        {0, NULL, "LOCAL_PORT", "BORE_LOCAL_PORT", NULL, "The local port to expose", 1, NULL, 0},
+        {'l', "local-host", "HOST", NULL, "localhost", "The local host to expose", 0, NULL, 0},
         {'t', "to", "TO", "BORE_SERVER", NULL,
-         "Address of the remote server to expose local ports to", 1, NULL},
-        {'p', "port", "PORT", NULL, "0", "Optional port on the remote server to select", 0, NULL},
-        {'s', "secret", "SECRET", "BORE_SECRET", NULL, "Optional secret for authentication", 0,
-         NULL},
+         "Address of the remote server, HOST[:PORT] (PORT: its control port, 7835 by default)", 1,
+         NULL, 0},
+        {'p', "port", "PORT", NULL, "0", "Optional port on the remote server to select", 0, NULL, 0},
+        {'s', "secret", "SECRET", "BORE_SECRET", NULL, SECRET_HELP, 0, NULL, 0},
+        {0, "secret-file", "PATH", NULL, NULL, SECRET_FILE_HELP, 0, NULL, 0},
         {0, "heartbeat-timeout", "SECONDS", "BORE_HEARTBEAT_TIMEOUT", "15",
-         "Give up when the server has sent nothing for this long", 0, NULL},
+         "Give up when the server has sent nothing for this long", 0, NULL, 0},
     };
     cli_cmd_t cmd = {"local", "Starts a local proxy to the remote server", opts,
                      sizeof opts / sizeof opts[0]};
     int rc = cli_parse(&cmd, argc, argv);
     if (rc != CLI_OK) return rc == CLI_EXIT_OK ? 0 : rc;
 
-    local_config_t cfg = {.local_host = opts[1].value, .to = opts[2].value, .secret = opts[4].value};
-    unsigned hb;
-    if (cli_u16(&cmd, &opts[0], &cfg.local_port) || cli_u16(&cmd, &opts[3], &cfg.port) ||
-        cli_uint(&cmd, &opts[5], 1, 86400, &hb))
+    char to[HOST_CAP], secret[SECRET_MAX];
+    local_config_t cfg = {.local_host = opts[1].value, .to_host = to};
+    unsigned hb, local_port;
+    if (cli_uint(&cmd, &opts[0], 1, 65535, &local_port) || parse_to(&cmd, &opts[2], to, sizeof to, &cfg.to_port) ||
+        cli_u16(&cmd, &opts[3], &cfg.port) || cli_uint(&cmd, &opts[6], 1, 86400, &hb) ||
+        load_secret(&cmd, &opts[4], &opts[5], secret, sizeof secret))
         return CLI_USAGE;
+    cfg.local_port = (uint16_t)local_port;
+    cfg.secret = opts[4].value;
     cfg.heartbeat_timeout_ms = hb * 1000;
-    return local_run(&cfg);
+    rc = local_run(&cfg);
+    OPENSSL_cleanse(secret, sizeof secret);
+    return rc;
+}
+
+/* --bind-addr and --bind-tunnels are bound as given: an IP address. */
+static int check_ip(const cli_cmd_t *cmd, const cli_opt_t *o)
+{
+    struct sockaddr_storage sa;
+    if (o->value == NULL || net_parse_ip(o->value, 0, &sa) == 0) return 0;
+    return cli_usage_error(cmd, "invalid value '%s' for '--%s <%s>': an IP address is required "
+                                "(such as 0.0.0.0, 127.0.0.1 or ::), not a host name",
+                           o->value, o->long_name, o->value_name);
 }
 
 static int cmd_server(int argc, char **argv)
 {
     cli_opt_t opts[] = {
         {0, "min-port", "MIN_PORT", "BORE_MIN_PORT", "1024", "Minimum accepted TCP port number", 0,
-         NULL},
+         NULL, 0},
         {0, "max-port", "MAX_PORT", "BORE_MAX_PORT", "65535", "Maximum accepted TCP port number", 0,
-         NULL},
-        {'s', "secret", "SECRET", "BORE_SECRET", NULL, "Optional secret for authentication", 0,
-         NULL},
+         NULL, 0},
+        {'s', "secret", "SECRET", "BORE_SECRET", NULL, SECRET_HELP, 0, NULL, 0},
+        {0, "secret-file", "PATH", NULL, NULL, SECRET_FILE_HELP, 0, NULL, 0},
         {0, "bind-addr", "BIND_ADDR", NULL, "0.0.0.0",
-         "IP address to bind to, clients must reach this", 0, NULL},
+         "IP address to bind to, clients must reach this", 0, NULL, 0},
+        {0, "control-port", "PORT", "BORE_CONTROL_PORT", "7835",
+         "Port of the control connection, clients give it as --to HOST:PORT", 0, NULL, 0},
         {0, "bind-tunnels", "BIND_TUNNELS", NULL, NULL,
-         "IP address where tunnels will listen on, defaults to --bind-addr", 0, NULL},
+         "IP address where tunnels will listen on, defaults to --bind-addr (clients are not told "
+         "it: they print the address they dialled)",
+         0, NULL, 0},
         {0, "max-handshakes", "N", "BORE_MAX_HANDSHAKES", "1024",
-         "Connections allowed in handshake (unauthenticated) at once", 0, NULL},
-        {0, "max-tunnels", "N", "BORE_MAX_TUNNELS", "1024", "Tunnels allowed at once", 0, NULL},
+         "Connections allowed in handshake (unauthenticated) at once", 0, NULL, 0},
+        {0, "max-tunnels", "N", "BORE_MAX_TUNNELS", "1024", "Tunnels allowed at once", 0, NULL, 0},
         {0, "max-pending", "N", "BORE_MAX_PENDING", "8192",
-         "Visitors waiting to be accepted, over all tunnels", 0, NULL},
+         "Visitors waiting to be accepted, over all tunnels", 0, NULL, 0},
         {0, "max-pending-per-tunnel", "N", "BORE_MAX_PENDING_PER_TUNNEL", "1024",
-         "Visitors waiting to be accepted, per tunnel", 0, NULL},
+         "Visitors waiting to be accepted, per tunnel", 0, NULL, 0},
     };
     cli_cmd_t cmd = {"server", "Runs the remote proxy server", opts, sizeof opts / sizeof opts[0]};
     int rc = cli_parse(&cmd, argc, argv);
     if (rc != CLI_OK) return rc == CLI_EXIT_OK ? 0 : rc;
 
-    server_config_t cfg = {.secret = opts[2].value, .bind_addr = opts[3].value};
-    cfg.bind_tunnels = opts[4].value ? opts[4].value : cfg.bind_addr;
+    char secret[SECRET_MAX];
+    server_config_t cfg = {.bind_addr = opts[4].value};
+    cfg.bind_tunnels = opts[6].value ? opts[6].value : cfg.bind_addr;
+    unsigned control_port;
     if (cli_u16(&cmd, &opts[0], &cfg.min_port) || cli_u16(&cmd, &opts[1], &cfg.max_port) ||
-        cli_uint(&cmd, &opts[5], 1, 1000000, &cfg.max_handshakes) ||
-        cli_uint(&cmd, &opts[6], 1, 1000000, &cfg.max_tunnels) ||
-        cli_uint(&cmd, &opts[7], 1, 1000000, &cfg.max_pending) ||
-        cli_uint(&cmd, &opts[8], 1, 1000000, &cfg.max_pending_per_tunnel))
+        check_ip(&cmd, &opts[4]) || cli_uint(&cmd, &opts[5], 1, 65535, &control_port) ||
+        check_ip(&cmd, &opts[6]) || cli_uint(&cmd, &opts[7], 1, 1000000, &cfg.max_handshakes) ||
+        cli_uint(&cmd, &opts[8], 1, 1000000, &cfg.max_tunnels) ||
+        cli_uint(&cmd, &opts[9], 1, 1000000, &cfg.max_pending) ||
+        cli_uint(&cmd, &opts[10], 1, 1000000, &cfg.max_pending_per_tunnel))
         return CLI_USAGE;
+    cfg.control_port = (uint16_t)control_port;
     if (cfg.min_port > cfg.max_port) {
         fprintf(stderr, "error: port range is empty\n");
-        return 2;
+        return CLI_USAGE;
     }
-    return server_run(&cfg);
+    if (load_secret(&cmd, &opts[2], &opts[3], secret, sizeof secret)) return CLI_USAGE;
+    cfg.secret = opts[2].value;
+    rc = server_run(&cfg);
+    OPENSSL_cleanse(secret, sizeof secret);
+    return rc;
 }
 
 /* A tunnel holds three descriptors per visitor; the soft limit (often 1024)
@@ -115,33 +210,46 @@ static int cmd_kafka_proxy(int argc, char **argv)
 {
     cli_opt_t opts[] = {
         {'b', "bootstrap-server", "HOST:PORT", NULL, "localhost:9092",
-         "Any broker of the Kafka cluster to expose", 0, NULL},
-        {'t', "to", "TO", "BORE_SERVER", "bore.pub", "Address of the remote server", 0, NULL},
-        {'s', "secret", "SECRET", "BORE_SECRET", NULL, "Optional secret for authentication", 0,
-         NULL},
+         "Any broker of the Kafka cluster to expose", 0, NULL, 0},
+        {'t', "to", "TO", "BORE_SERVER", "bore.pub",
+         "Address of the remote server, HOST[:PORT] (PORT: its control port, 7835 by default)", 0,
+         NULL, 0},
+        {'s', "secret", "SECRET", "BORE_SECRET", NULL, SECRET_HELP, 0, NULL, 0},
+        {0, "secret-file", "PATH", NULL, NULL, SECRET_FILE_HELP, 0, NULL, 0},
         {0, "advertised-host", "HOST", NULL, NULL,
-         "Host name clients use to reach the remote server [default: the --to host]", 0, NULL},
-        {'p', "port", "PORT", NULL, "0", "Public port of the bootstrap address (0: any)", 0, NULL},
+         "Host name clients use to reach the remote server [default: the --to host]", 0, NULL, 0},
+        {'p', "port", "PORT", NULL, "0", "Public port of the bootstrap address (0: any)", 0, NULL, 0},
         {0, "heartbeat-timeout", "SECONDS", "BORE_HEARTBEAT_TIMEOUT", "15",
-         "Give up when the server has sent nothing for this long", 0, NULL},
+         "Give up when the server has sent nothing for this long", 0, NULL, 0},
         {0, "max-frame-size", "BYTES", NULL, "104857600",
-         "Largest Kafka response the proxy buffers to rewrite", 0, NULL},
+         "Largest Kafka response the proxy buffers to rewrite", 0, NULL, 0},
     };
     cli_cmd_t cmd = {"kafka-proxy",
                      "Exposes every broker of a Kafka cluster through the remote server", opts,
                      sizeof opts / sizeof opts[0]};
     int rc = cli_parse(&cmd, argc, argv);
     if (rc != CLI_OK) return rc == CLI_EXIT_OK ? 0 : rc;
-    kproxy_config_t cfg = {.bootstrap = opts[0].value, .to = opts[1].value,
-                           .secret = opts[2].value, .advertised_host = opts[3].value};
-    if (cfg.advertised_host == NULL) cfg.advertised_host = cfg.to;
+    char bootstrap[HOST_CAP], to[HOST_CAP], secret[SECRET_MAX];
+    kproxy_config_t cfg = {.bootstrap_host = bootstrap, .to_host = to,
+                           .advertised_host = opts[4].value};
+    if (resolve_split(opts[0].value, bootstrap, sizeof bootstrap, &cfg.bootstrap_port, 9092) != 0)
+        return cli_usage_error(&cmd,
+                               "invalid value '%s' for '--bootstrap-server <HOST:PORT>': expected "
+                               "HOST or HOST:PORT",
+                               opts[0].value);
     unsigned hb, max_frame;
-    if (cli_u16(&cmd, &opts[4], &cfg.port) || cli_uint(&cmd, &opts[5], 1, 86400, &hb) ||
-        cli_uint(&cmd, &opts[6], 1024, 1u << 30, &max_frame))
+    if (parse_to(&cmd, &opts[1], to, sizeof to, &cfg.to_port) || cli_u16(&cmd, &opts[5], &cfg.port) ||
+        cli_uint(&cmd, &opts[6], 1, 86400, &hb) ||
+        cli_uint(&cmd, &opts[7], 1024, 1u << 30, &max_frame) ||
+        load_secret(&cmd, &opts[2], &opts[3], secret, sizeof secret))
         return CLI_USAGE;
+    if (cfg.advertised_host == NULL) cfg.advertised_host = to;
+    cfg.secret = opts[2].value;
     cfg.heartbeat_timeout_ms = hb * 1000;
     cfg.max_frame = max_frame;
-    return kproxy_run(&cfg);
+    rc = kproxy_run(&cfg);
+    OPENSSL_cleanse(secret, sizeof secret);
+    return rc;
 }
 
 int main(int argc, char **argv)

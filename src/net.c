@@ -14,6 +14,48 @@ int net_parse_ip(const char *ip, uint16_t port, struct sockaddr_storage *out)
     return uv_ip6_addr(ip, port, (struct sockaddr_in6 *)out);
 }
 
+static int ipv4_is_public(uint32_t a)
+{
+    static const struct {
+        uint32_t net, mask;
+    } local[] = {
+        {0x00000000, 0xff000000}, /* 0/8 "this network" */
+        {0x0a000000, 0xff000000}, /* 10/8 */
+        {0x64400000, 0xffc00000}, /* 100.64/10 shared (carrier NAT) */
+        {0x7f000000, 0xff000000}, /* 127/8 loopback */
+        {0xa9fe0000, 0xffff0000}, /* 169.254/16 link-local */
+        {0xac100000, 0xfff00000}, /* 172.16/12 */
+        {0xc0000000, 0xffffff00}, /* 192.0.0/24 protocol assignments */
+        {0xc0000200, 0xffffff00}, /* 192.0.2/24 documentation */
+        {0xc0a80000, 0xffff0000}, /* 192.168/16 */
+        {0xc6120000, 0xfffe0000}, /* 198.18/15 benchmarking */
+        {0xc6336400, 0xffffff00}, /* 198.51.100/24 documentation */
+        {0xcb007100, 0xffffff00}, /* 203.0.113/24 documentation */
+        {0xe0000000, 0xe0000000}, /* 224/3 multicast and reserved */
+    };
+    for (size_t i = 0; i < sizeof local / sizeof local[0]; i++)
+        if ((a & local[i].mask) == local[i].net) return 0;
+    return 1;
+}
+
+int net_is_public(const struct sockaddr_storage *sa)
+{
+    if (sa->ss_family == AF_INET)
+        return ipv4_is_public(ntohl(((const struct sockaddr_in *)sa)->sin_addr.s_addr));
+    if (sa->ss_family != AF_INET6) return 0;
+    const uint8_t *b = ((const struct sockaddr_in6 *)sa)->sin6_addr.s6_addr;
+    static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    if (memcmp(b, mapped, 12) == 0)
+        return ipv4_is_public((uint32_t)b[12] << 24 | (uint32_t)b[13] << 16 | (uint32_t)b[14] << 8 | b[15]);
+    static const uint8_t zero[15] = {0};
+    if (memcmp(b, zero, 15) == 0) return 0;         /* :: and ::1 */
+    if ((b[0] & 0xfe) == 0xfc) return 0;            /* fc00::/7 unique local */
+    if (b[0] == 0xfe && (b[1] & 0xc0) == 0x80) return 0; /* fe80::/10 link-local */
+    if (b[0] == 0xff) return 0;                     /* multicast */
+    if (b[0] == 0x20 && b[1] == 0x01 && b[2] == 0x0d && b[3] == 0xb8) return 0; /* 2001:db8::/32 */
+    return 1;
+}
+
 int net_listen_fd(const char *ip, uint16_t port, int backlog)
 {
     struct sockaddr_storage sa;

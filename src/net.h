@@ -15,6 +15,11 @@
 /* Parses a literal IPv4 or IPv6 address with a port into *out. */
 int net_parse_ip(const char *ip, uint16_t port, struct sockaddr_storage *out);
 
+/* 1 if the address is reachable from the internet at large: not loopback,
+ * private (RFC 1918, RFC 6598, fc00::/7), link-local, documentation or
+ * multicast. */
+int net_is_public(const struct sockaddr_storage *sa);
+
 /* A non-blocking, close-on-exec socket bound to ip:port and listening.
  * Returns the fd, or a negative error: the bind errors of a port search
  * (UV_EADDRINUSE, UV_EACCES) come from here, synchronously. */

@@ -1,6 +1,7 @@
 /* resolve.c - see resolve.h. */
 #include "resolve.h"
 
+#include <arpa/inet.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,6 +44,11 @@ int resolve_split(const char *hp, char *host, size_t cap, uint16_t *port, uint16
         if (end[1] != '\0' && colon == NULL) return -1;
     } else {
         colon = strrchr(hp, ':');
+        if (colon != NULL && strchr(hp, ':') != colon) { /* a bare IPv6 address, or nonsense */
+            struct in6_addr a6;
+            if (inet_pton(AF_INET6, hp, &a6) != 1) return -1;
+            colon = NULL;
+        }
         hlen = colon ? (size_t)(colon - hp) : strlen(hp);
     }
     if (hlen == 0 || hlen >= cap) return -1;
@@ -58,4 +64,12 @@ int resolve_split(const char *hp, char *host, size_t cap, uint16_t *port, uint16
     if (*end != '\0' || p < 1 || p > 65535 || colon[1] == '\0') return -1;
     *port = (uint16_t)p;
     return 0;
+}
+
+void resolve_join(const char *host, uint16_t port, char *buf, size_t cap)
+{
+    if (strchr(host, ':') != NULL)
+        snprintf(buf, cap, "[%s]:%u", host, port);
+    else
+        snprintf(buf, cap, "%s:%u", host, port);
 }

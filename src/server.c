@@ -17,7 +17,6 @@
 
 #define LOG_TARGET "bore::server"
 
-#define CONTROL_PORT 7835
 #define HANDSHAKE_MS 3000     /* §6: every handshake message */
 #define HEARTBEAT_MS 500      /* §3 step 4 */
 #define PARK_MS 10000         /* §3 step 4: unaccepted visitor expiry */
@@ -308,10 +307,8 @@ static void on_visitor(uv_stream_t *l, int status)
     s->n_parked++;
     arm_expiry(s);
 
-    if (log_enabled(LOG_DEBUG)) {
-        char peer[NET_ADDR_STRLEN];
-        log_debug("new visitor %s on port %u", net_peer(&v->tcp, peer), c->port);
-    }
+    char peer[NET_ADDR_STRLEN];
+    log_info("new visitor %s on port %u", net_peer(&v->tcp, peer), c->port);
     uint8_t out[FRAME_MAX + 1];
     conn_send_with_heartbeat(c, out, msg_encode_uuid(MSG_CONNECTION, v->uuid, out, sizeof out));
 }
@@ -326,8 +323,11 @@ static const char *open_tunnel(conn_t *c, uint16_t want)
         log_warn("refusing a tunnel for %s: %u tunnels open (--max-tunnels)", c->peer, s->n_tunnels);
         return "server is at its tunnel limit, try again later";
     }
-    if (want != 0 && (want < cfg->min_port || want > cfg->max_port))
+    if (want != 0 && (want < cfg->min_port || want > cfg->max_port)) {
+        log_warn("refusing port %u to %s: not in the allowed range %u-%u", want, c->peer,
+                 cfg->min_port, cfg->max_port);
         return "client port number not in allowed range";
+    }
 
     int rc = UV_EADDRINUSE;
     for (int i = 0; i < (want ? 1 : PORT_ATTEMPTS); i++) {
@@ -355,7 +355,12 @@ static const char *open_tunnel(conn_t *c, uint16_t want)
         log_error("cannot listen on the tunnel port: %s", uv_strerror(rc));
         return "failed to bind to port";
     }
-    if (want == 0) return "failed to find an available port";
+    if (want == 0) {
+        log_warn("refusing a tunnel to %s: no free port found in %u-%u after %d tries", c->peer,
+                 cfg->min_port, cfg->max_port, PORT_ATTEMPTS);
+        return "failed to find an available port";
+    }
+    log_warn("refusing port %u to %s: %s", want, c->peer, uv_strerror(rc));
     if (rc == UV_EADDRINUSE) return "port already in use";
     if (rc == UV_EACCES || rc == UV_EPERM) return "permission denied";
     return "failed to bind to port";
@@ -606,15 +611,15 @@ int server_run(const server_config_t *cfg)
     for (size_t i = 0; i < VISITOR_BUCKETS; i++) list_init(&s.buckets[i]);
     if (cfg->secret) auth_key(cfg->secret, strlen(cfg->secret), s.key);
 
-    int fd = net_listen_fd(cfg->bind_addr, CONTROL_PORT, 511);
+    int fd = net_listen_fd(cfg->bind_addr, cfg->control_port, 511);
     if (fd < 0) {
-        log_error("cannot listen on %s:%d: %s", cfg->bind_addr, CONTROL_PORT, uv_strerror(fd));
+        log_error("cannot listen on %s:%u: %s", cfg->bind_addr, cfg->control_port, uv_strerror(fd));
         return 1;
     }
     int initialised, rc;
     s.control.data = &s;
     if ((rc = net_listen_start(s.loop, &s.control, fd, 511, on_control, &initialised)) != 0) {
-        log_error("cannot listen on %s:%d: %s", cfg->bind_addr, CONTROL_PORT, uv_strerror(rc));
+        log_error("cannot listen on %s:%u: %s", cfg->bind_addr, cfg->control_port, uv_strerror(rc));
         if (initialised) uv_close((uv_handle_t *)&s.control, NULL);
         uv_run(s.loop, UV_RUN_DEFAULT);
         uv_loop_close(s.loop);
@@ -629,9 +634,15 @@ int server_run(const server_config_t *cfg)
     uv_signal_start(&s.sigterm, on_signal, SIGTERM);
     signal(SIGPIPE, SIG_IGN);
 
-    log_info("server listening at %s:%d, tunnels on %s ports %u-%u%s", cfg->bind_addr, CONTROL_PORT,
-             cfg->bind_tunnels, cfg->min_port, cfg->max_port,
-             cfg->secret ? ", secret required" : "");
+    /* The protocol does not carry the tunnel address (§3): clients print
+     * the address they dialled, which is wrong when the two differ. */
+    log_info("server listening at %s:%u, tunnels on %s ports %u-%u%s%s", cfg->bind_addr,
+             cfg->control_port, cfg->bind_tunnels, cfg->min_port, cfg->max_port,
+             cfg->secret ? ", secret required" : "",
+             strcmp(cfg->bind_tunnels, cfg->bind_addr) != 0
+                 ? " (clients are not told the tunnel address: their \"listening at\" line shows "
+                   "the server address they dialled, with the right port)"
+                 : "");
     uv_run(s.loop, UV_RUN_DEFAULT);
     uv_loop_close(s.loop);
     OPENSSL_cleanse(s.key, sizeof s.key);

@@ -1,6 +1,6 @@
 /* server.h - `bore server`: the tunnel server (bore protocol §3-§7).
  *
- * One control listener on bind_addr:7835. Every connection to it is a
+ * One control listener on bind_addr:control_port (7835 by default). Every connection to it is a
  * `conn` state machine: AUTH (challenge sent) -> HELLO (waiting for Hello or
  * Accept) -> TUNNEL (a control connection owning a tunnel listener) or RELAY
  * (an accept connection handed to relay.c). Visitors on a tunnel port are
@@ -18,6 +18,7 @@
 typedef struct {
     const char *bind_addr;    /* control listener address */
     const char *bind_tunnels; /* tunnel listener address */
+    uint16_t control_port;
     uint16_t min_port, max_port;
     const char *secret; /* NULL: authentication off; "" is a valid secret */
     unsigned max_handshakes;
@@ -26,7 +27,7 @@ typedef struct {
     unsigned max_pending_per_tunnel;
 } server_config_t;
 
-/* Runs until SIGINT/SIGTERM. Returns the process exit code. */
+/* Runs until SIGINT/SIGTERM (returns 0); 1 if it cannot listen. */
 int server_run(const server_config_t *cfg);
 
 #endif

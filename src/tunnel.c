@@ -16,7 +16,6 @@
 
 #define LOG_TARGET "bore::tunnel"
 
-#define CONTROL_PORT "7835"
 #define HANDSHAKE_MS 3000 /* §6 */
 #define KEEPALIVE_SECS 30
 #define NO_CHALLENGE_HINT " (no authentication challenge: does the server have a secret?)"
@@ -39,6 +38,9 @@ struct tunnel {
     uv_tcp_t ctl;
     uv_timer_t timer;
     int open_handles;
+    int ctl_open;   /* ctl initialised and not yet closing */
+    int server_idx; /* the server address being tried, then the one that answered */
+    int last_error; /* of the last failed control connect */
     size_t rlen;
     uint8_t rbuf[1024];
     list_t accepts;
@@ -177,7 +179,7 @@ static void acc_on_local(uv_connect_t *req, int status)
     a->state = ACC_RELAY;
     list_remove(&a->link);
     uv_close((uv_handle_t *)&a->timer, acc_on_close);
-    log_debug("relaying a new connection");
+    log_info("new connection through port %u, relayed to %s", a->cl->port, a->cl->label);
 }
 
 /* §3 accept step 3: after Accept is sent, connect to the local service,
@@ -307,8 +309,8 @@ static void acc_start(client_t *cl, const uint8_t uuid[16])
     a->open_handles = 2;
     a->creq.data = a;
     uv_timer_start(&a->timer, acc_on_timeout, HANDSHAKE_MS, 0);
-    int rc = uv_tcp_connect(&a->creq, &a->remote, (const struct sockaddr *)&cl->cfg.server,
-                            acc_on_connect);
+    int rc = uv_tcp_connect(&a->creq, &a->remote,
+                            (const struct sockaddr *)&cl->cfg.servers[cl->server_idx], acc_on_connect);
     if (rc != 0) {
         log_warn("could not connect to the server for a new connection: %s", uv_strerror(rc));
         acc_close(a);
@@ -317,6 +319,8 @@ static void acc_start(client_t *cl, const uint8_t uuid[16])
 
 /* ---- control connection ------------------------------------------------ */
 
+static void ctl_connect_failed(client_t *cl, int error);
+
 static void on_ctl_timeout(uv_timer_t *t)
 {
     client_t *cl = t->data;
@@ -324,7 +328,7 @@ static void on_ctl_timeout(uv_timer_t *t)
         client_fail(cl, "no heartbeat from %s for %u s; the server is gone", cl->cfg.to,
                     cl->cfg.heartbeat_timeout_ms / 1000);
     else if (cl->state == CL_CONNECT)
-        client_fail(cl, "could not connect to %s:%s: timed out", cl->cfg.to, CONTROL_PORT);
+        ctl_connect_failed(cl, cl->last_error ? cl->last_error : UV_ETIMEDOUT);
     else
         client_fail(cl, "timed out waiting for initial message%s",
                     cl->state == CL_CHALLENGE ? NO_CHALLENGE_HINT : "");
@@ -373,7 +377,12 @@ static void handle_ctl_msg(client_t *cl, const msg_t *m)
                            cl->cfg.heartbeat_timeout_ms);
             cl->handler.on_listening(cl->handler.ctx, cl, m->port);
         } else if (m->type == MSG_ERROR) {
-            client_fail(cl, "server error: %s", m->text);
+            /* The wire text is upstream's; the facts are ours to add. */
+            if (cl->cfg.port != 0 &&
+                (strstr(m->text, "port") != NULL || strcmp(m->text, "permission denied") == 0))
+                client_fail(cl, "server error: %s (port %u was requested)", m->text, cl->cfg.port);
+            else
+                client_fail(cl, "server error: %s", m->text);
         } else if (m->type == MSG_CHALLENGE) {
             client_fail(cl, "server requires authentication, but no client secret was provided");
         } else {
@@ -448,10 +457,10 @@ static void on_ctl_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 static void on_ctl_connect(uv_connect_t *req, int status)
 {
     client_t *cl = req->data;
-    if (cl->state != CL_CONNECT) return;
+    /* !ctl_open: a cancelled attempt (deadline passed, or the tunnel closed). */
+    if (cl->state != CL_CONNECT || !cl->ctl_open) return;
     if (status < 0) {
-        client_fail(cl, "could not connect to %s:%s: %s", cl->cfg.to, CONTROL_PORT,
-                    uv_strerror(status));
+        ctl_connect_failed(cl, status);
         return;
     }
     net_tune(&cl->ctl, KEEPALIVE_SECS);
@@ -465,6 +474,58 @@ static void on_ctl_connect(uv_connect_t *req, int status)
     } else {
         send_hello(cl, NULL);
     }
+}
+
+static void tunnel_on_close(uv_handle_t *h);
+
+/* Connects the control connection to server address server_idx, with its
+ * own deadline. Errors arrive through ctl_connect_failed, from the loop. */
+static void ctl_connect(client_t *cl)
+{
+    uv_tcp_init(cl->loop, &cl->ctl);
+    cl->ctl.data = cl;
+    cl->ctl_open = 1;
+    cl->open_handles++;
+    cl->creq.data = cl;
+    cl->last_error = 0;
+    uv_timer_start(&cl->timer, on_ctl_timeout, HANDSHAKE_MS, 0);
+    int rc = uv_tcp_connect(&cl->creq, &cl->ctl,
+                            (const struct sockaddr *)&cl->cfg.servers[cl->server_idx], on_ctl_connect);
+    if (rc != 0) {
+        cl->last_error = rc; /* reported from the loop, by the deadline firing now */
+        uv_timer_start(&cl->timer, on_ctl_timeout, 0, 0);
+    }
+}
+
+/* Once the failed attempt's handle is closed: the next address, or the end. */
+static void on_ctl_attempt_closed(uv_handle_t *h)
+{
+    client_t *cl = h->data;
+    if (cl->state != CL_CONNECT) {
+        tunnel_on_close(h);
+        return;
+    }
+    cl->open_handles--;
+    if (++cl->server_idx < cl->cfg.n_servers) {
+        ctl_connect(cl);
+        return;
+    }
+    cl->server_idx = 0;
+    client_fail(cl, "could not connect to %s: %s", cl->cfg.to, uv_strerror(cl->last_error));
+}
+
+static void ctl_connect_failed(client_t *cl, int error)
+{
+    cl->last_error = error;
+    if (log_enabled(LOG_DEBUG)) {
+        char ip[NET_ADDR_STRLEN] = "?";
+        uv_ip_name((const struct sockaddr *)&cl->cfg.servers[cl->server_idx], ip, sizeof ip);
+        log_debug("could not connect to %s (address %s, %d of %d): %s", cl->cfg.to, ip,
+                  cl->server_idx + 1, cl->cfg.n_servers, uv_strerror(cl->last_error));
+    }
+    uv_timer_stop(&cl->timer);
+    cl->ctl_open = 0;
+    uv_close((uv_handle_t *)&cl->ctl, on_ctl_attempt_closed);
 }
 
 /* ---- lifecycle ------------------------------------------------------------- */
@@ -481,7 +542,10 @@ static void tunnel_on_close(uv_handle_t *h)
 static void tunnel_shutdown(client_t *cl)
 {
     cl->state = CL_DONE;
-    uv_close((uv_handle_t *)&cl->ctl, tunnel_on_close);
+    if (cl->ctl_open) {
+        cl->ctl_open = 0;
+        uv_close((uv_handle_t *)&cl->ctl, tunnel_on_close);
+    }
     uv_close((uv_handle_t *)&cl->timer, tunnel_on_close);
     while (!list_empty(&cl->accepts)) acc_close(LIST_ENTRY(cl->accepts.next, accept_t, link));
 }
@@ -518,19 +582,11 @@ tunnel_t *tunnel_open(uv_loop_t *loop, const tunnel_config_t *cfg, const tunnel_
     cl->loop = loop;
     list_init(&cl->accepts);
     if (cfg->secret) auth_key(cfg->secret, strlen(cfg->secret), cl->key);
-    uv_tcp_init(loop, &cl->ctl);
+    if (cl->cfg.n_servers < 1 || cl->cfg.n_servers > TUNNEL_MAX_TARGETS) cl->cfg.n_servers = 1;
     uv_timer_init(loop, &cl->timer);
-    cl->ctl.data = cl->timer.data = cl;
-    cl->open_handles = 2;
+    cl->timer.data = cl;
+    cl->open_handles = 1;
     cl->state = CL_CONNECT;
-    cl->creq.data = cl;
-    uv_timer_start(&cl->timer, on_ctl_timeout, HANDSHAKE_MS, 0);
-    int rc = uv_tcp_connect(&cl->creq, &cl->ctl, (const struct sockaddr *)&cl->cfg.server,
-                            on_ctl_connect);
-    if (rc != 0) {
-        /* Reported from the loop, never from inside tunnel_open. */
-        log_debug("connect failed at once: %s", uv_strerror(rc));
-        uv_timer_start(&cl->timer, on_ctl_timeout, 0, 0);
-    }
+    ctl_connect(cl); /* never calls a handler from here */
     return cl;
 }

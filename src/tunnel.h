@@ -2,8 +2,10 @@
  * connection and the accept connections it spawns. Used by `bore local`
  * (one tunnel) and `bore kafka-proxy` (one per broker, plus the bootstrap).
  *
- * The control connection authenticates if a secret is set, sends Hello and
- * reports the public port. Each Connection(uuid) opens a new connection to
+ * The control connection is made to each of the server's addresses in turn
+ * (as upstream's client does), each with its own 3 s deadline; the one that
+ * answers is used for every later connection. It authenticates if a secret
+ * is set, sends Hello and reports the public port. Each Connection(uuid) opens a new connection to
  * the server (authenticated again), sends Accept(uuid), then connects to the
  * tunnel's target, trying each of its addresses (the last one that worked
  * first); the connected pair is handed to the owner (handler.on_pair),
@@ -38,9 +40,10 @@ typedef struct {
 } tunnel_handler_t;
 
 typedef struct {
-    const char *to;                 /* server host as typed, for messages */
-    struct sockaddr_storage server; /* its resolved control address (port 7835) */
-    uint16_t port;                  /* requested public port, 0 = any */
+    const char *to; /* the server's "host:control-port", for messages */
+    struct sockaddr_storage servers[TUNNEL_MAX_TARGETS]; /* its resolved addresses, in order */
+    int n_servers;                                       /* 1..TUNNEL_MAX_TARGETS */
+    uint16_t port;  /* requested public port, 0 = any */
     const char *secret;             /* NULL: no authentication */
     unsigned heartbeat_timeout_ms;
 } tunnel_config_t;

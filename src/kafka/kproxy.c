@@ -9,12 +9,12 @@
 #include "kwire.h"
 #include "list.h"
 #include "log.h"
+#include "net.h"
 #include "relay.h"
 #include "resolve.h"
 #include "tunnel.h"
 
 #define LOG_TARGET "bore::kafka"
-#define CONTROL_PORT 7835
 #define STARTUP_MS 10000
 #define HOST_MAX 256
 
@@ -31,6 +31,7 @@ typedef struct node {
     uint16_t public_port; /* 0 until the tunnel listens */
     list_t waiters;       /* kconn_t.wait_link: responses waiting for public_port */
     uv_getaddrinfo_t gai;
+    int opened;    /* the tunnel was opened (it may have ended since) */
     int resolving;
     int resolve_again; /* the address changed while resolving */
 } node_t;
@@ -52,10 +53,13 @@ struct kproxy {
     uv_loop_t *loop;
     enum px_state state;
     int exit_code;
-    char bs_host[HOST_MAX];
+    const char *bs_host;
     uint16_t bs_port;
-    struct sockaddr_storage bs_addr;
-    struct sockaddr_storage server;
+    struct sockaddr_storage bs_addrs[TUNNEL_MAX_TARGETS]; /* tried in turn by the probe */
+    int n_bs, bs_idx;
+    char to[HOST_MAX + 8]; /* the server's "host:port", for messages */
+    struct sockaddr_storage servers[TUNNEL_MAX_TARGETS];
+    int n_servers;
     list_t nodes;
     list_t relays;
     /* start-up: our own ApiVersions + Metadata exchange with the cluster */
@@ -94,6 +98,7 @@ static const char *node_name(const node_t *n, char *buf, size_t cap)
 }
 
 static void wake_waiters(node_t *n);
+static void node_open(node_t *n);
 
 static void on_tunnel_listening(void *ctx, tunnel_t *t, uint16_t port)
 {
@@ -101,6 +106,14 @@ static void on_tunnel_listening(void *ctx, tunnel_t *t, uint16_t port)
     kproxy_t *px = n->px;
     (void)t;
     n->public_port = port;
+    if (px->state == PX_TUNNELS && n->id < 0) {
+        /* The server took our secret: now the brokers' tunnels. */
+        for (list_t *e = px->nodes.next; e != &px->nodes && px->state != PX_DONE; e = e->next) {
+            node_t *m = LIST_ENTRY(e, node_t, link);
+            if (!m->opened) node_open(m);
+        }
+        if (px->state == PX_DONE) return;
+    }
     if (px->state == PX_RUNNING) {
         char name[32];
         log_info("%s is public at %s:%u (internal %s:%d)", node_name(n, name, sizeof name),
@@ -145,14 +158,14 @@ static void on_tunnel_closed(void *ctx, tunnel_t *t, const char *error)
     (void)t;
     n->tunnel = NULL;
     if (px->state == PX_DONE) return;
-    if (error) {
+    /* One failure, one message: the other tunnels are closed quietly. */
+    if (error == NULL)
+        fprintf(stderr, "Error: the server closed the tunnel for %s\n", node_name(n, name, sizeof name));
+    else if (px->state == PX_RUNNING)
+        fprintf(stderr, "Error: the tunnel for %s ended: %s\n", node_name(n, name, sizeof name), error);
+    else
         fprintf(stderr, "Error: %s\n", error);
-        log_error("the tunnel for %s ended: %s", node_name(n, name, sizeof name), error);
-        px_stop(px, 1);
-    } else {
-        log_info("the server closed the tunnel for %s", node_name(n, name, sizeof name));
-        px_stop(px, 0);
-    }
+    px_stop(px, 1);
 }
 
 static int on_tunnel_pair(void *ctx, tunnel_t *t, uv_tcp_t *remote, relay_release_cb rr,
@@ -167,11 +180,12 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
     struct sockaddr_storage addrs[TUNNEL_MAX_TARGETS];
     int count = resolve_copy(res, addrs, TUNNEL_MAX_TARGETS);
     uv_freeaddrinfo(res);
-    char label[HOST_MAX + 16], name[32];
-    snprintf(label, sizeof label, "%s:%d", n->host, n->port);
+    if (status == UV_ECANCELED || n->px->state == PX_DONE) return; /* shutting down */
+    char label[HOST_MAX + 48], name[32];
+    snprintf(label, sizeof label, "Kafka %s at %s:%d", node_name(n, name, sizeof name), n->host,
+             n->port);
     if (status < 0 || count == 0) {
-        log_warn("cannot resolve %s (%s): %s", label, node_name(n, name, sizeof name),
-                 uv_strerror(status));
+        log_warn("cannot resolve the host of %s: %s", label, uv_strerror(status));
     } else if (n->tunnel != NULL) {
         tunnel_set_target(n->tunnel, addrs, count, label);
     }
@@ -196,8 +210,29 @@ static void node_resolve(node_t *n)
         n->resolving = 1;
 }
 
+/* Opens the node's tunnel and resolves its address. Out of memory ends the
+ * proxy. */
+static void node_open(node_t *n)
+{
+    kproxy_t *px = n->px;
+    tunnel_config_t tc = {.to = px->to, .n_servers = px->n_servers,
+                          .port = n->id < 0 ? px->cfg->port : 0, .secret = px->cfg->secret,
+                          .heartbeat_timeout_ms = px->cfg->heartbeat_timeout_ms};
+    memcpy(tc.servers, px->servers, sizeof tc.servers);
+    tunnel_handler_t th = {on_tunnel_listening, on_tunnel_closed, on_tunnel_pair, n};
+    n->opened = 1;
+    n->tunnel = tunnel_open(px->loop, &tc, &th);
+    if (n->tunnel == NULL) {
+        fprintf(stderr, "Error: out of memory\n");
+        px_stop(px, 1);
+        return;
+    }
+    node_resolve(n);
+}
+
+/* A node (id -1: the bootstrap address); its tunnel is opened now if `open`. */
 static node_t *node_add(kproxy_t *px, int32_t id, const char *host, size_t host_len, int32_t port,
-                        uint16_t public_port)
+                        int open)
 {
     node_t *n = calloc(1, sizeof *n);
     if (n == NULL) return NULL;
@@ -208,17 +243,7 @@ static node_t *node_add(kproxy_t *px, int32_t id, const char *host, size_t host_
     n->port = port;
     list_init(&n->waiters);
     list_push(&px->nodes, &n->link);
-    tunnel_config_t tc = {.to = px->cfg->to, .server = px->server, .port = public_port,
-                          .secret = px->cfg->secret,
-                          .heartbeat_timeout_ms = px->cfg->heartbeat_timeout_ms};
-    tunnel_handler_t th = {on_tunnel_listening, on_tunnel_closed, on_tunnel_pair, n};
-    n->tunnel = tunnel_open(px->loop, &tc, &th);
-    if (n->tunnel == NULL) {
-        list_remove(&n->link);
-        free(n);
-        return NULL;
-    }
-    node_resolve(n);
+    if (open) node_open(n);
     return n;
 }
 
@@ -244,7 +269,7 @@ static int lookup(void *ctx, const ks_addr_t *a, const uint8_t *frame, kr_public
     if (n == NULL) {
         log_info("new broker %d at %.*s:%d: opening a tunnel", a->node_id, (int)a->host_len, host,
                  a->port);
-        n = node_add(px, a->node_id, host, a->host_len, a->port, 0);
+        n = node_add(px, a->node_id, host, a->host_len, a->port, 1);
         if (n == NULL) return -1;
     } else if (n->port != a->port || strlen(n->host) != a->host_len ||
                memcmp(n->host, host, a->host_len) != 0) {
@@ -443,7 +468,7 @@ static void probe_sasl_answer(kproxy_t *px, const uint8_t *frame, size_t len)
     log_info("Kafka at %s:%u requires SASL (%s): clients authenticate with the brokers through the "
              "proxy; each broker gets its tunnel when a client's Metadata first names it",
              px->bs_host, px->bs_port, used ? mechs : "no mechanism listed");
-    if (node_add(px, -1, px->bs_host, strlen(px->bs_host), px->bs_port, px->cfg->port) == NULL)
+    if (node_add(px, -1, px->bs_host, strlen(px->bs_host), px->bs_port, 1) == NULL)
         probe_fail(px, "out of memory");
 }
 
@@ -458,7 +483,7 @@ static void probe_metadata(kproxy_t *px, const uint8_t *frame, size_t len)
     }
     px->state = PX_TUNNELS;
     probe_close(px);
-    if (node_add(px, -1, px->bs_host, strlen(px->bs_host), px->bs_port, px->cfg->port) == NULL) {
+    if (node_add(px, -1, px->bs_host, strlen(px->bs_host), px->bs_port, 1) == NULL) {
         ks_free(&s);
         probe_fail(px, "out of memory");
         return;
@@ -474,7 +499,7 @@ static void probe_metadata(kproxy_t *px, const uint8_t *frame, size_t len)
         }
     }
     log_info("the cluster has %u broker%s; opening tunnels on %s", s.n_addrs,
-             s.n_addrs == 1 ? "" : "s", px->cfg->to);
+             s.n_addrs == 1 ? "" : "s", px->to);
     ks_free(&s);
 }
 
@@ -537,14 +562,35 @@ static void probe_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
     }
 }
 
+static void probe_start(kproxy_t *px);
+
+static void probe_retry(uv_handle_t *h)
+{
+    kproxy_t *px = h->data;
+    if (px->state != PX_METADATA) return;
+    px->bs_idx++;
+    probe_start(px);
+}
+
+/* A failed connect: the broker's next address, or the end. */
+static void probe_connect_failed(kproxy_t *px, int status)
+{
+    if (px->bs_idx + 1 < px->n_bs) {
+        px->probe_open = 0;
+        uv_close((uv_handle_t *)&px->probe, probe_retry);
+        return;
+    }
+    char why[128];
+    snprintf(why, sizeof why, "not reachable: %s", uv_strerror(status));
+    probe_fail(px, why);
+}
+
 static void probe_connected(uv_connect_t *req, int status)
 {
     kproxy_t *px = req->data;
-    if (px->state != PX_METADATA) return;
+    if (px->state != PX_METADATA || !px->probe_open) return;
     if (status < 0) {
-        char why[128];
-        snprintf(why, sizeof why, "not reachable: %s", uv_strerror(status));
-        probe_fail(px, why);
+        probe_connect_failed(px, status);
         return;
     }
     /* ApiVersions v0 and Metadata v1 for no topics (an empty array), pipelined;
@@ -565,19 +611,16 @@ static void probe_connected(uv_connect_t *req, int status)
         probe_fail(px, "cannot send the Metadata request");
 }
 
+/* Connects the probe to the broker's address bs_idx. */
 static void probe_start(kproxy_t *px)
 {
     uv_tcp_init(px->loop, &px->probe);
     px->probe.data = px;
     px->probe_open = 1;
     px->probe_req.data = px;
-    int rc = uv_tcp_connect(&px->probe_req, &px->probe, (const struct sockaddr *)&px->bs_addr,
-                            probe_connected);
-    if (rc != 0) {
-        char why[128];
-        snprintf(why, sizeof why, "not reachable: %s", uv_strerror(rc));
-        probe_fail(px, why);
-    }
+    int rc = uv_tcp_connect(&px->probe_req, &px->probe,
+                            (const struct sockaddr *)&px->bs_addrs[px->bs_idx], probe_connected);
+    if (rc != 0) probe_connect_failed(px, rc);
 }
 
 static void on_startup_timeout(uv_timer_t *t)
@@ -587,7 +630,7 @@ static void on_startup_timeout(uv_timer_t *t)
         probe_fail(px, "no answer within 10 s");
     else if (px->state == PX_TUNNELS) {
         fprintf(stderr, "Error: the tunnel server %s did not open every tunnel within 10 s\n",
-                px->cfg->to);
+                px->to);
         px_stop(px, 1);
     }
 }
@@ -633,22 +676,31 @@ int kproxy_run(const kproxy_config_t *cfg)
     signal(SIGPIPE, SIG_IGN);
     int code = 1;
 
-    if (resolve_split(cfg->bootstrap, px->bs_host, sizeof px->bs_host, &px->bs_port, 9092) != 0) {
-        fprintf(stderr, "Error: invalid --bootstrap-server '%s' (expected HOST:PORT)\n", cfg->bootstrap);
-        goto out;
-    }
-    struct sockaddr_storage bs;
-    int rc = resolve_host(px->loop, px->bs_host, px->bs_port, &bs, 1);
+    px->bs_host = cfg->bootstrap_host;
+    px->bs_port = cfg->bootstrap_port;
+    int rc = px->n_bs = resolve_host(px->loop, px->bs_host, px->bs_port, px->bs_addrs, TUNNEL_MAX_TARGETS);
     if (rc < 0) {
         fprintf(stderr, "Error: Kafka at %s:%u: cannot resolve %s: %s\n", px->bs_host, px->bs_port,
                 px->bs_host, uv_strerror(rc));
         goto out;
     }
-    rc = resolve_host(px->loop, cfg->to, CONTROL_PORT, &px->server, 1);
-    if (rc < 0) {
-        fprintf(stderr, "Error: could not connect to %s:%d: %s\n", cfg->to, CONTROL_PORT, uv_strerror(rc));
+    resolve_join(cfg->to_host, cfg->to_port, px->to, sizeof px->to);
+    px->n_servers = resolve_host(px->loop, cfg->to_host, cfg->to_port, px->servers, TUNNEL_MAX_TARGETS);
+    if (px->n_servers < 0) {
+        fprintf(stderr, "Error: could not connect to %s: %s\n", px->to, uv_strerror(px->n_servers));
         goto out;
     }
+    /* Tunnel ports are open to anyone who reaches the server: say so when
+     * that is the internet and nothing else stands in the way (no secret,
+     * no TLS: the proxy has no TLS yet). */
+    int public_server = 0;
+    for (int i = 0; i < px->n_servers; i++) public_server |= net_is_public(&px->servers[i]);
+    if (public_server && cfg->secret == NULL)
+        log_warn("Kafka at %s:%u will be public on %s with no TLS and no authentication: anyone "
+                 "who finds its ports can read and write every topic (TLS and an authentication "
+                 "gate are not supported yet; for private data, run your own bore server where "
+                 "only your clients can reach it)",
+                 px->bs_host, px->bs_port, cfg->advertised_host);
 
     uv_timer_init(px->loop, &px->timer);
     px->timer.data = px;
@@ -660,7 +712,6 @@ int kproxy_run(const kproxy_config_t *cfg)
     uv_signal_start(&px->sigterm, on_signal, SIGTERM);
 
     log_info("asking Kafka at %s:%u for its brokers", px->bs_host, px->bs_port);
-    px->bs_addr = bs;
     probe_start(px);
     uv_run(px->loop, UV_RUN_DEFAULT);
     code = px->exit_code;

@@ -10,6 +10,7 @@ test that caused it.
 import itertools
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -181,6 +182,25 @@ def module_procs():
     ps = Procs()
     yield ps
     stop_all(ps)
+
+
+@pytest.fixture
+def dual_ns():
+    """A network namespace whose /etc/hosts (ip netns exec mounts
+    /etc/netns/NAME/hosts over it) maps `dual` to ::1, then 127.0.0.1; the
+    prefix that runs a command in it. List it before `procs`, so that the
+    processes are stopped before it goes."""
+    name = f"boredual{os.getpid() % 100000}"
+    etc = f"/etc/netns/{name}"
+    subprocess.run(["ip", "netns", "del", name], capture_output=True)
+    subprocess.run(["ip", "netns", "add", name], check=True)
+    subprocess.run(["ip", "-n", name, "link", "set", "lo", "up"], check=True)
+    os.makedirs(etc, exist_ok=True)
+    with open(f"{etc}/hosts", "w") as f:
+        f.write("::1 dual\n127.0.0.1 dual\n127.0.0.1 localhost\n")
+    yield ["ip", "netns", "exec", name]
+    subprocess.run(["ip", "netns", "del", name], capture_output=True)
+    shutil.rmtree(etc, ignore_errors=True)
 
 
 def stop_all(ps):

@@ -79,3 +79,141 @@ def test_equals_and_short_forms(procs):
     cl = procs.local(svc.getsockname()[1], srv.addr, "-ss3cret", "-p", "44100", "-l", "127.0.0.1")
     assert cl.port == 44100
     assert "s3cret" not in srv.text() + cl.text()
+
+
+def test_help_and_readme_document_exit_codes():
+    r = run("--help")
+    assert "Exit status: 0 when stopped by SIGINT (Ctrl-C) or SIGTERM; 1 on an error" in r.stdout
+    assert "2 on a usage error" in r.stdout
+    import os
+    from conftest import ROOT
+    readme = open(os.path.join(ROOT, "README.md")).read()
+    assert "### Exit codes" in readme
+
+
+def test_usage_errors_exit_2_everywhere():
+    r = run("kafka-proxy", "-b", "127.0.0.60:abc")
+    assert r.returncode == 2
+    assert "invalid value '127.0.0.60:abc' for '--bootstrap-server <HOST:PORT>'" in r.stderr
+    r = run("local", "0", "--to", "127.0.0.1")
+    assert r.returncode == 2
+    assert "invalid value '0' for '<LOCAL_PORT>': expected a number from 1 to 65535" in r.stderr
+    r = run("local", "80", "--to", "a:1:2")
+    assert r.returncode == 2 and "invalid value 'a:1:2' for '--to <TO>'" in r.stderr
+    r = run("server", "--control-port", "0")
+    assert r.returncode == 2 and "--control-port" in r.stderr
+
+
+def test_typos_get_a_did_you_mean():
+    r = run("lcoal", "80")
+    assert r.returncode == 2
+    assert "unrecognized subcommand 'lcoal'\n\n  tip: a similar subcommand exists: 'local'" in r.stderr
+    r = run("help", "sever")
+    assert r.returncode == 2 and "a similar subcommand exists: 'server'" in r.stderr
+    r = run("local", "80", "--too", "127.0.0.1")
+    assert r.returncode == 2
+    assert "unexpected argument '--too' found\n\n  tip: a similar argument exists: '--to'" in r.stderr
+    r = run("server", "--secert=x")
+    assert r.returncode == 2 and "a similar argument exists: '--secret'" in r.stderr
+    r = run("kafka-proxy", "--bootstrap-sever", "x")
+    assert r.returncode == 2 and "a similar argument exists: '--bootstrap-server'" in r.stderr
+    # Nothing close: no tip.
+    r = run("server", "--bogus")
+    assert r.returncode == 2 and "tip" not in r.stderr
+    r = run("frobnicate")
+    assert r.returncode == 2 and "tip" not in r.stderr
+
+
+def test_bind_addr_must_be_an_ip_address():
+    for opt in ("--bind-addr", "--bind-tunnels"):
+        r = run("server", opt, "localhost")
+        assert r.returncode == 2
+        assert (f"invalid value 'localhost' for '{opt} <" in r.stderr
+                and "an IP address is required" in r.stderr)
+
+
+def test_unknown_log_level_is_reported(procs):
+    r = run("local", "0", env={"BORE_LOG": "verbose"})
+    assert ("WARN bore: unknown BORE_LOG level 'verbose' (valid: error, warn, info, debug, trace); "
+            "logging at info") in r.stderr
+    r = run("local", "0", env={"BORE_LOG": "debug"})
+    assert "unknown BORE_LOG" not in r.stderr
+
+
+def test_bind_tunnels_is_explained():
+    """The protocol does not tell clients where tunnels listen: the option's
+    help and the server's start-up line say so."""
+    r = run("server", "--help")
+    assert "(clients are not told it: they print the address they dialled)" in r.stdout
+
+
+def test_bind_tunnels_start_up_line(procs):
+    srv = procs.server("--bind-tunnels", "127.0.0.1")
+    srv.wait_for(r"tunnels on 127\.0\.0\.1 ports 1024-65535 \(clients are not told the tunnel "
+                 r"address: their \"listening at\" line shows the server address they dialled")
+    plain = procs.server()
+    assert "clients are not told" not in plain.text()
+
+
+def write_secret(tmp_path, text, mode=0o600):
+    import os
+    p = tmp_path / "secret"
+    p.write_text(text)
+    os.chmod(p, mode)
+    return str(p)
+
+
+def test_secret_file(procs, tmp_path):
+    """--secret-file: the trailing newline is not part of the secret, and
+    the secret never shows in the logs."""
+    path = write_secret(tmp_path, "file secret\n")
+    svc = listen_local()
+    srv = procs.server("--secret-file", path)
+    srv.wait_for("secret required")
+    cl = procs.local(svc.getsockname()[1], srv.addr, "--secret-file", path)
+    # The same secret typed out: the newline was stripped.
+    cl2 = procs.local(svc.getsockname()[1], srv.addr, "--secret", "file secret")
+    assert cl.port and cl2.port
+    assert "file secret" not in srv.text() + cl.text() + cl2.text()
+    assert "readable by every user" not in srv.text() + cl.text()
+    # BORE_SECRET from the environment gives way to the file.
+    cl3 = procs.local(svc.getsockname()[1], srv.addr, "--secret-file", path,
+                      env={"BORE_SECRET": "wrong"})
+    assert cl3.port
+
+
+def test_secret_file_errors(tmp_path):
+    path = write_secret(tmp_path, "s\n")
+    r = run("local", "80", "--to", "127.0.0.1", "--secret", "x", "--secret-file", path)
+    assert r.returncode == 2
+    assert "the argument '--secret <SECRET>' cannot be used with '--secret-file <PATH>'" in r.stderr
+    r = run("server", "--secret-file", str(tmp_path / "missing"))
+    assert r.returncode == 2
+    assert "invalid value '" in r.stderr and "No such file or directory" in r.stderr
+
+
+def test_world_readable_secret_file_warns(tmp_path):
+    path = write_secret(tmp_path, "s\n", mode=0o644)
+    r = run("kafka-proxy", "-b", "127.0.0.1:1", "--to", "127.0.0.1", "--secret-file", path)
+    assert r.returncode == 1
+    assert (f"WARN bore: the secret file {path} is readable by every user of this machine "
+            "(chmod 600 it)") in r.stderr
+
+
+def test_kafka_proxy_warns_on_a_public_server_without_secret(tmp_path):
+    """An internet-facing server (11.22.33.44 is routable; nothing is ever
+    sent there: the unreachable Kafka ends the run first) with no secret
+    and no TLS: one warning line, before anything else."""
+    r = run("kafka-proxy", "-b", "127.0.0.1:1", "--to", "11.22.33.44")
+    assert r.returncode == 1
+    warns = [ln for ln in r.stderr.splitlines() if " WARN " in ln]
+    assert len(warns) == 1, r.stderr
+    assert ("WARN bore::kafka: Kafka at 127.0.0.1:1 will be public on 11.22.33.44 with no TLS and "
+            "no authentication: anyone who finds its ports can read and write every topic") in warns[0]
+    assert r.stderr.splitlines()[0] == warns[0]
+    assert "Error: Kafka at 127.0.0.1:1: not reachable: connection refused" in r.stderr
+    # A private server, or a secret: no warning.
+    for args in (["--to", "127.0.0.1"], ["--to", "10.1.2.3"],
+                 ["--to", "11.22.33.44", "--secret-file", write_secret(tmp_path, "s")]):
+        r = run("kafka-proxy", "-b", "127.0.0.1:1", *args)
+        assert r.returncode == 1 and "no authentication" not in r.stderr, args

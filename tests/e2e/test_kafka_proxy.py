@@ -221,7 +221,7 @@ s.settimeout(10)
 print(repr(s.recv(10)))
 """], capture_output=True, text=True, timeout=30)
     assert probe.stdout.strip() == "b''", probe
-    env.proxy.wait_for(r"could not connect to 127\.0\.0\.1:\d+")
+    env.proxy.wait_for(r"could not connect to Kafka broker 3 at 127\.0\.0\.1:\d+: connection refused")
     # ...while the rest keeps being served (the cluster lists the brokers that are up).
     assert [b["id"] for b in c.metadata(env.bootstrap, prefix=env.client_ns)["brokers"]] == [1, 2]
     assert env.cluster.cmd("up 3") == {"ok": "up"}
@@ -235,11 +235,33 @@ print(repr(s.recv(10)))
 
 # ---- 8. secrets -------------------------------------------------------------------------------
 
-def test_wrong_secret_fails_at_start(env):
+def test_wrong_secret_is_one_attempt_and_one_message(env):
+    """The bootstrap tunnel goes first, the brokers' only once it is up: a
+    refused secret is one attempt (one line in the server's log) and one
+    message, with nothing else that reads like a second fault."""
+    mark = len(env.server.lines)
     bad = env.start_proxy(env.cluster.bootstrap.split(",")[0], secret="not the secret", port=0)
     assert bad.wait() == 1
     bad.expect_rc = 1
-    assert "Error: server error: invalid secret" in bad.text()
+    assert bad.text().endswith("Error: server error: invalid secret")
+    assert bad.text().count("invalid secret") == 1
+    assert not re.search(r"ERROR|WARN|cannot resolve|canceled", bad.text()), bad.text()
+    env.server.wait_for(r"invalid secret", start=mark)
+    # Stopping the server flushes its log: every attempt is in it.
+    env.server.p.send_signal(__import__("signal").SIGTERM)
+    assert env.server.wait() == 0
+    assert sum(" WARN " in ln and "invalid secret" in ln for ln in env.server.lines[mark:] if ln) == 1
+    assert env.proxy.wait() == 1  # the good proxy lost its server
+    env.proxy.expect_rc = 1
+
+
+def test_server_going_away_ends_the_proxy_with_1(env):
+    env.server.p.send_signal(__import__("signal").SIGTERM)
+    assert env.server.wait() == 0
+    assert env.proxy.wait() == 1
+    env.proxy.expect_rc = 1
+    assert re.search(r"Error: the server closed the tunnel for (bootstrap|broker \d)$", env.proxy.text())
+    assert env.proxy.text().count("Error") == 1
 
 
 # ---- errors a user can act on ---------------------------------------------------------------
@@ -249,6 +271,29 @@ def test_kafka_not_reachable(procs, ns):
     assert p.wait() == 1
     p.expect_rc = 1
     assert "Error: Kafka at 127.0.0.1:1: not reachable: connection refused" in p.text()
+
+
+def test_probe_tries_each_broker_address(dual_ns, procs):
+    """`-b dual:PORT`: nothing listens on ::1, the first address; the proxy
+    goes on to 127.0.0.1, where a broker that is not Kafka hangs up."""
+    fake = subprocess.Popen([*dual_ns, "/usr/bin/python3", "-c", """
+import socket
+s = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen(); print(s.getsockname()[1], flush=True)
+c, _ = s.accept(); got = b''
+while len(got) < 40:  # the probe's ApiVersions + Metadata; closing on unread bytes would reset
+    got += c.recv(40 - len(got)) or b'x' * 40
+c.close()
+"""], stdout=subprocess.PIPE, text=True)
+    try:
+        port = fake.stdout.readline().strip()
+        p = procs.start([*dual_ns, BORE, "kafka-proxy", "-b", f"dual:{port}", "--to", "127.0.0.1"])
+        assert p.wait() == 1
+        p.expect_rc = 1
+        assert (f"Error: Kafka at dual:{port}: the broker closed the connection (is it Kafka, and "
+                "plaintext?)") in p.text()
+    finally:
+        fake.kill()
+        fake.wait()
 
 
 def test_tls_broker_detected(procs, ns):

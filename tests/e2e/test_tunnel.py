@@ -5,7 +5,9 @@ import asyncio
 import hashlib
 import json
 import os
+import re
 import socket
+import subprocess
 import threading
 
 import pytest
@@ -128,16 +130,26 @@ def test_requested_port(procs):
     cl = procs.local(svc.getsockname()[1], srv.addr, "--port", str(want))
     assert cl.port == want
     assert f"listening at {srv.addr}:{want}" in cl.text()
-    # The same port again is in use.
+
+
+def test_refused_ports_are_reported_with_the_facts(procs):
+    """Upstream's wire strings, plus the port that was asked for on the
+    client; the server logs each refusal with the reason and its range."""
+    srv = procs.server(*RANGE)
+    svc = listen_local()
+    want = 40000 + (os.getpid() % 900)
+    procs.local(svc.getsockname()[1], srv.addr, "--port", str(want))
     c2 = procs.local(svc.getsockname()[1], srv.addr, "--port", str(want), wait=False)
     assert c2.wait() == 1
-    assert "server error: port already in use" in c2.text()
     c2.expect_rc = 1
-    # Outside the range.
+    assert f"Error: server error: port already in use (port {want} was requested)" in c2.text()
+    srv.wait_for(rf"WARN .*refusing port {want} to 127\.0\.0\.1:\d+: address already in use")
     c3 = procs.local(svc.getsockname()[1], srv.addr, "--port", "39999", wait=False)
     assert c3.wait() == 1
-    assert "server error: client port number not in allowed range" in c3.text()
     c3.expect_rc = 1
+    assert ("Error: server error: client port number not in allowed range (port 39999 was requested)"
+            in c3.text())
+    srv.wait_for(r"WARN .*refusing port 39999 to 127\.0\.0\.1:\d+: not in the allowed range 40000-40999")
 
 
 def test_random_port_in_range(procs):
@@ -196,13 +208,45 @@ def test_killed_client_frees_its_port(procs):
     assert cl2.port == port
 
 
-def test_client_exits_0_when_server_closes(procs):
+def test_client_exits_1_when_server_closes(procs):
+    """Only a requested stop is a success: a supervisor that restarts on
+    failure must restart a client whose server went away."""
     srv = procs.server(*RANGE)
     svc = listen_local()
     cl = procs.local(svc.getsockname()[1], srv.addr)
     assert srv.stop() == 0
-    assert cl.wait() == 0
-    assert "server closed the connection" in cl.text()
+    assert cl.wait() == 1
+    cl.expect_rc = 1
+    assert cl.text().endswith("Error: the server closed the connection")
+
+
+def test_client_exits_0_on_sigint_and_sigterm(procs):
+    import signal
+    srv = procs.server(*RANGE)
+    svc = listen_local()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        cl = procs.local(svc.getsockname()[1], srv.addr)
+        cl.p.send_signal(sig)
+        assert cl.wait() == 0
+        assert "Error" not in cl.text()
+    srv.p.send_signal(signal.SIGINT)
+    assert srv.wait() == 0
+
+
+def test_each_visitor_is_logged_once_at_info(procs):
+    """At the default level: the server logs the visitor with its address,
+    the client the relay; at debug, no line is repeated."""
+    srv = procs.server(*RANGE, env={"BORE_LOG": "info"})
+    svc = listen_local()
+    cl = procs.local(svc.getsockname()[1], srv.addr, "-l", "127.0.0.1", env={"BORE_LOG": "debug"})
+    v = socket.create_connection((srv.addr, cl.port), timeout=5)
+    c, _ = svc.accept()
+    srv.wait_for(rf"INFO bore::server: new visitor 127\.0\.0\.1:{v.getsockname()[1]} on port {cl.port}$")
+    cl.wait_for(rf"INFO bore::tunnel: new connection through port {cl.port}, relayed to 127\.0\.0\.1:\d+$")
+    c.close()
+    v.close()
+    assert "relaying a new connection" not in cl.text()
+    assert len(re.findall("new connection", cl.text())) == 1
 
 
 def test_client_notices_a_dead_server(procs):
@@ -232,6 +276,57 @@ def test_client_stays_up_while_heartbeats_flow(procs):
         assert clock.frame() == b'"Heartbeat"'
     assert cl.p.poll() is None
     assert "no heartbeat" not in cl.text()
+
+
+def test_to_host_port_and_control_port(procs):
+    """`bore server --control-port` and `bore local --to HOST:PORT`: two
+    servers on one address; the client prints the host with its tunnel port."""
+    svc = listen_local()
+    addr = "127.0.0.1"
+    port_a, port_b = 20000 + os.getpid() % 5000, 25000 + os.getpid() % 5000
+    a = procs.server(*RANGE, "--control-port", str(port_a), addr=addr)
+    a.wait_for(rf"server listening at 127\.0\.0\.1:{port_a}, ")
+    b = procs.server(*RANGE, "--control-port", str(port_b), addr=addr)
+    cl = procs.local(svc.getsockname()[1], f"{addr}:{port_b}")
+    assert f"listening at {addr}:{cl.port}" in cl.text()
+    b.wait_for(rf"new tunnel on port {cl.port}")
+    assert "new tunnel" not in a.text()
+    bad = procs.local(1, f"{addr}:{port_a}:{port_b}", wait=False)
+    assert bad.wait() == 2
+    bad.expect_rc = 2
+    assert "invalid value" in bad.text() and "expected HOST or HOST:PORT" in bad.text()
+
+
+def test_client_tries_each_server_address(dual_ns, procs):
+    """`dual` resolves to ::1 first, where nothing listens (the server is on
+    0.0.0.0): the client goes on to 127.0.0.1, as upstream does, and uses
+    that address for the visitor's data connection too."""
+    ns = dual_ns
+    assert subprocess.run([*ns, "getent", "ahosts", "dual"], capture_output=True, text=True,
+                          timeout=10).stdout.split()[0] == "::1"
+    srv = procs.start([*ns, BORE, "server", "--bind-addr", "0.0.0.0"])
+    srv.wait_for("server listening")
+    svc = subprocess.Popen([*ns, "/usr/bin/python3", "-c", """
+import socket
+s = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen(); print(s.getsockname()[1], flush=True)
+c, _ = s.accept(); c.sendall(b'pong:' + c.recv(4)); c.close()
+"""], stdout=subprocess.PIPE, text=True)
+    try:
+        cl = procs.start([*ns, BORE, "local", svc.stdout.readline().strip(), "--to", "dual"])
+        port = int(cl.wait_for(r"listening at dual:(\d+)$").group(1))
+        assert re.search(r"could not connect to dual:7835 \(address ::1, 1 of 2\): connection refused",
+                         cl.text())
+        v = subprocess.run([*ns, "/usr/bin/python3", "-c", f"""
+import socket
+s = socket.create_connection(('127.0.0.1', {port}), timeout=5); s.sendall(b'ping')
+print(s.recv(100).decode())
+"""], capture_output=True, text=True, timeout=20)
+        assert v.stdout.strip() == "pong:ping", v
+        cl.wait_for(rf"new connection through port {port}")
+        assert cl.text().count("could not connect") == 1
+    finally:
+        svc.kill()
+        svc.wait()
 
 
 def test_client_cannot_connect(procs):
