@@ -691,11 +691,11 @@ int kproxy_run(const kproxy_config_t *cfg)
         goto out;
     }
     /* Tunnel ports are open to anyone who reaches the server: say so when
-     * that is the internet and nothing else stands in the way (no secret,
-     * no TLS: the proxy has no TLS yet). */
+     * that is the internet. A secret does not change it (it only decides who
+     * may open tunnels), and the proxy has no TLS or authentication gate yet. */
     int public_server = 0;
     for (int i = 0; i < px->n_servers; i++) public_server |= net_is_public(&px->servers[i]);
-    if (public_server && cfg->secret == NULL)
+    if (public_server)
         log_warn("Kafka at %s:%u will be public on %s with no TLS and no authentication: anyone "
                  "who finds its ports can read and write every topic (TLS and an authentication "
                  "gate are not supported yet; for private data, run your own bore server where "

@@ -200,10 +200,10 @@ def test_world_readable_secret_file_warns(tmp_path):
             "(chmod 600 it)") in r.stderr
 
 
-def test_kafka_proxy_warns_on_a_public_server_without_secret(tmp_path):
+def test_kafka_proxy_warns_when_its_ports_are_public_and_unprotected(tmp_path):
     """An internet-facing server (11.22.33.44 is routable; nothing is ever
-    sent there: the unreachable Kafka ends the run first) with no secret
-    and no TLS: one warning line, before anything else."""
+    sent there: the unreachable Kafka ends the run first), no TLS: one
+    warning line, before anything else."""
     r = run("kafka-proxy", "-b", "127.0.0.1:1", "--to", "11.22.33.44")
     assert r.returncode == 1
     warns = [ln for ln in r.stderr.splitlines() if " WARN " in ln]
@@ -212,8 +212,11 @@ def test_kafka_proxy_warns_on_a_public_server_without_secret(tmp_path):
             "no authentication: anyone who finds its ports can read and write every topic") in warns[0]
     assert r.stderr.splitlines()[0] == warns[0]
     assert "Error: Kafka at 127.0.0.1:1: not reachable: connection refused" in r.stderr
-    # A private server, or a secret: no warning.
-    for args in (["--to", "127.0.0.1"], ["--to", "10.1.2.3"],
-                 ["--to", "11.22.33.44", "--secret-file", write_secret(tmp_path, "s")]):
+    # A private server: no warning. A secret only guards who opens tunnels,
+    # not the public ports: still the warning.
+    for args in (["--to", "127.0.0.1"], ["--to", "10.1.2.3"]):
         r = run("kafka-proxy", "-b", "127.0.0.1:1", *args)
         assert r.returncode == 1 and "no authentication" not in r.stderr, args
+    r = run("kafka-proxy", "-b", "127.0.0.1:1", "--to", "11.22.33.44",
+            "--secret-file", write_secret(tmp_path, "s"))
+    assert "with no TLS and no authentication" in r.stderr
