@@ -12,32 +12,15 @@ import time
 
 import pytest
 
-from kafka_env import Env
 from kafka_rig import CLIENTS, JAVA, verify
-from netns import CLIENT_TO_SERVER, Namespaces
-from real_rig import real_cluster, tool_command
+from netns import CLIENT_TO_SERVER
+from real_rig import real_kafka_fixtures, tool_command
 
 N = 100_000
 REAL_CLIENTS = {"java": JAVA, **CLIENTS}
 
 
-@pytest.fixture(scope="module")
-def ns():
-    n = Namespaces()
-    yield n
-    n.cleanup()
-
-
-@pytest.fixture(scope="module")
-def real(ns):
-    yield from real_cluster(ns, topics=["orders:6"])
-
-
-@pytest.fixture(scope="module")
-def env(module_procs, ns, real):
-    e = Env(module_procs, ns, brokers=0, bootstrap_of=real.address(1))
-    e.real = real
-    return e
+ns, real, env = real_kafka_fixtures(topics=["orders:6"])
 
 
 @pytest.mark.parametrize("name", list(REAL_CLIENTS))

@@ -12,10 +12,8 @@ import time
 
 import pytest
 
-from kafka_env import Env
 from kafka_rig import CLIENTS, JAVA, verify
-from netns import Namespaces
-from real_rig import real_cluster
+from real_rig import real_kafka_fixtures
 
 PRODUCERS = {"java": JAVA, "confluent": CLIENTS["confluent"]}
 ROLL = 150_000  # paced: about 60 s of production, across the three restarts
@@ -23,23 +21,7 @@ pytestmark = pytest.mark.timeout(600)  # a cluster start, then minutes of paced 
 HINT = r"leader hint \(NodeEndpoints\): broker (\d+) at 127\.0\.0\.1:\d+ rewritten to 192\.0\.2\.6:(\d+)"
 
 
-@pytest.fixture(scope="module")
-def ns():
-    n = Namespaces()
-    yield n
-    n.cleanup()
-
-
-@pytest.fixture(scope="module")
-def real(ns):
-    yield from real_cluster(ns)
-
-
-@pytest.fixture(scope="module")
-def env(module_procs, ns, real):
-    e = Env(module_procs, ns, brokers=0, bootstrap_of=real.address(1))
-    e.real = real
-    return e
+ns, real, env = real_kafka_fixtures()
 
 
 class Background:

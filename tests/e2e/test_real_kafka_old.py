@@ -4,32 +4,14 @@ group, with every client. The Java client is 4.4's (what users upgrade to
 first); the broker's own ApiVersions decide what each client speaks."""
 import pytest
 
-from kafka_env import Env
 from kafka_rig import CLIENTS, JAVA
-from netns import Namespaces
-from real_rig import OLD_VERSION, real_cluster
+from real_rig import OLD_VERSION, real_kafka_fixtures
 
 REAL_CLIENTS = {"java": JAVA, **CLIENTS}
 N = 10_000
 
 
-@pytest.fixture(scope="module")
-def ns():
-    n = Namespaces()
-    yield n
-    n.cleanup()
-
-
-@pytest.fixture(scope="module")
-def real(ns):
-    yield from real_cluster(ns, version=OLD_VERSION, topics=["orders:6"])
-
-
-@pytest.fixture(scope="module")
-def env(module_procs, ns, real):
-    e = Env(module_procs, ns, brokers=0, bootstrap_of=real.address(1))
-    e.real = real
-    return e
+ns, real, env = real_kafka_fixtures(version=OLD_VERSION, topics=["orders:6"])
 
 
 def test_the_cluster_is_the_older_line(real):

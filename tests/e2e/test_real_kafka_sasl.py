@@ -8,10 +8,8 @@ import re
 
 import pytest
 
-from kafka_env import Env
 from kafka_rig import CLIENTS, JAVA
-from netns import Namespaces
-from real_rig import SASL_USERS, SCRAM_USERS, real_cluster
+from real_rig import SASL_USERS, SCRAM_USERS, real_kafka_fixtures
 
 REAL_CLIENTS = {"java": JAVA, **CLIENTS}
 MECHANISMS = {"PLAIN": SASL_USERS, "SCRAM-SHA-256": SCRAM_USERS}
@@ -25,23 +23,7 @@ AUTH_FAILED = {
 }
 
 
-@pytest.fixture(scope="module")
-def ns():
-    n = Namespaces()
-    yield n
-    n.cleanup()
-
-
-@pytest.fixture(scope="module")
-def real(ns):
-    yield from real_cluster(ns, sasl=True, topics=["orders:6"])
-
-
-@pytest.fixture(scope="module")
-def env(module_procs, ns, real):
-    e = Env(module_procs, ns, brokers=0, bootstrap_of=real.address(1))
-    e.real = real
-    return e
+ns, real, env = real_kafka_fixtures(sasl=True, topics=["orders:6"])
 
 
 def test_proxy_notices_the_listener_requires_sasl(env):

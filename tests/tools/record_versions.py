@@ -88,11 +88,16 @@ def main():
         client.consume(bootstrap, "orders", f"versions-{name}", 200)
         client.metadata(bootstrap)
     cluster.stop()
-    print("| client | " + " | ".join(APIS.values()) + " |")
-    print("|---|" + "---|" * len(APIS))
-    for name in CLIENTS:
+    print_table(APIS, CLIENTS, seen)
+
+
+def print_table(apis, clients, seen):
+    """The Markdown table: a row per client, a column per API key."""
+    print("| client | " + " | ".join(apis.values()) + " |")
+    print("|---|" + "---|" * len(apis))
+    for name in clients:
         row = []
-        for key in APIS:
+        for key in apis:
             v = sorted(seen.get(name, {}).get(key, ()))
             row.append(", ".join(f"v{x}" for x in v) if v else "not sent")
         print(f"| {name} | " + " | ".join(row) + " |")

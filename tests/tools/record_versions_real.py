@@ -24,6 +24,7 @@ ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.join(ROOT, "tests", "e2e"))
 from kafka_real import DEFAULT_VERSION, RealCluster  # noqa: E402
 from kafka_rig import CLIENTS, JAVA  # noqa: E402
+from record_versions import print_table  # noqa: E402
 
 APIS = {18: "ApiVersions", 3: "Metadata", 0: "Produce", 1: "Fetch", 10: "FindCoordinator",
         60: "DescribeCluster", 55: "DescribeQuorum", 78: "ShareFetch", 79: "ShareAcknowledge"}
@@ -61,14 +62,7 @@ def main():
             for m in re.finditer(r"request api (\d+) v(\d+)", log.read()):
                 seen.setdefault(name, {}).setdefault(int(m.group(1)), set()).add(int(m.group(2)))
         print(f"Apache Kafka {version}, through bore kafka-proxy:\n")
-        print("| client | " + " | ".join(APIS.values()) + " |")
-        print("|---|" + "---|" * len(APIS))
-        for name in clients:
-            row = []
-            for key in APIS:
-                v = sorted(seen.get(name, {}).get(key, ()))
-                row.append(", ".join(f"v{x}" for x in v) if v else "not sent")
-            print(f"| {name} | " + " | ".join(row) + " |")
+        print_table(APIS, clients, seen)
     finally:
         for p in (proxy, server):
             p.send_signal(signal.SIGTERM)
