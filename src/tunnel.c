@@ -33,7 +33,7 @@ struct tunnel {
     struct sockaddr_storage targets[TUNNEL_MAX_TARGETS];
     int n_targets;
     int local_pref; /* the target address that answered last */
-    char label[128];
+    char label[1024]; /* where visitors go, for logs: an owner's label with its advice */
     uv_connect_t creq;
     uv_tcp_t ctl;
     uv_timer_t timer;
@@ -188,7 +188,7 @@ static void acc_connect_local(accept_t *a)
 {
     client_t *cl = a->cl;
     if (cl->n_targets == 0) {
-        log_warn("no address to connect %s to yet; closing the connection", cl->label);
+        log_warn("no address to connect to %s; closing the connection", cl->label);
         acc_close(a);
         return;
     }

@@ -24,7 +24,7 @@ class Env:
         self.bootstrap = m.group(1)
         self.public = {}
         for line in self.proxy.stdout_text().splitlines():
-            t = re.match(r"^\s+(\d+)\s+(\S+):(\d+)\s+(\S+)$", line)
+            t = re.match(r"^\s+(\d+)\s+(\S+):(\d+)\s+(\S+)", line)
             if t:
                 self.public[int(t.group(1))] = (t.group(2), int(t.group(3)))
 
