@@ -13,7 +13,10 @@
 #define ANSWER_MAX (1u << 20) /* an ApiVersions answer is a few hundred bytes */
 #define CORR_ID 0x626f7265    /* "bore" */
 
-enum ck_state { CK_RESOLVE, CK_CONNECT, CK_ANSWER, CK_DONE };
+/* CK_HELLO: the listener closed on our ApiVersions without a byte, as a
+ * TLS listener does (OpenSSL, the JDK): a second connection offers a TLS
+ * ClientHello, and a TLS record in answer makes it a TLS listener. */
+enum ck_state { CK_RESOLVE, CK_CONNECT, CK_ANSWER, CK_HELLO, CK_DONE };
 
 struct kcheck {
     uv_loop_t *loop;
@@ -31,6 +34,8 @@ struct kcheck {
     int tcp_open; /* tcp initialised and not yet closing */
     int resolving;  /* gai in flight */
     int gai_error;  /* uv_getaddrinfo failed at once: reported from the timer */
+    int hello;      /* the connection in progress is the TLS one (CK_HELLO) */
+    char why[96];   /* the ApiVersions attempt's failure, reported if no TLS answers */
     struct sockaddr_storage addrs[MAX_ADDRS];
     int n_addrs, idx;
     int last_error;
@@ -42,6 +47,25 @@ struct kcheck {
  * since 0.10 answers it, before any authentication (KIP-35). */
 static const uint8_t api_versions_v0[] = {
     0, 0, 0, 14, 0, 18, 0, 0, 0x62, 0x6f, 0x72, 0x65, 0, 4, 'b', 'o', 'r', 'e',
+};
+
+/* A TLS 1.2 ClientHello (RFC 5246 §7.4.1.2) any TLS server answers, with a
+ * ServerHello or an alert: ECDHE/RSA AES-GCM suites, TLS 1.3's
+ * AES-128-GCM, groups x25519 and P-256, common signature algorithms. */
+static const uint8_t client_hello[] = {
+    0x16, 0x03, 0x01, 0x00, 0x59,                   /* record: handshake, 89 bytes */
+    0x01, 0x00, 0x00, 0x55,                         /* ClientHello, 85 bytes */
+    0x03, 0x03,                                     /* TLS 1.2 */
+    'b', 'o', 'r', 'e', 'k', 'a', 'f', 'k', 'a', 'p', 'r', 'e', 'f', 'l', 'i', 'g',
+    'h', 't', 'c', 'h', 'e', 'c', 'k', 'r', 'a', 'n', 'd', 'o', 'm', '.', '.', '.', /* random */
+    0x00,                                           /* no session id */
+    0x00, 0x0c, 0xc0, 0x2f, 0xc0, 0x2b, 0xc0, 0x30, 0xc0, 0x2c, 0x00, 0x9c, 0x13, 0x01,
+    0x01, 0x00,                                     /* null compression */
+    0x00, 0x20,                                     /* extensions, 32 bytes */
+    0x00, 0x0a, 0x00, 0x06, 0x00, 0x04, 0x00, 0x1d, 0x00, 0x17,             /* groups */
+    0x00, 0x0b, 0x00, 0x02, 0x01, 0x00,                                     /* point formats */
+    0x00, 0x0d, 0x00, 0x0c, 0x00, 0x0a, 0x08, 0x04, 0x04, 0x01, 0x04, 0x03, 0x08, 0x05,
+    0x05, 0x01,                                                             /* signatures */
 };
 
 static void ck_release(kcheck_t *c)
@@ -83,6 +107,10 @@ static void ck_on_timeout(uv_timer_t *t)
         ck_finish(c, KCHECK_UNRESOLVABLE, uv_strerror(c->gai_error));
         return;
     }
+    if (c->state == CK_HELLO) {
+        ck_finish(c, KCHECK_NOT_KAFKA, c->why);
+        return;
+    }
     ck_finish(c, KCHECK_TIMEOUT,
               c->state == CK_RESOLVE   ? "no answer from the resolver"
               : c->state == CK_CONNECT ? "connecting"
@@ -98,8 +126,17 @@ static kcheck_status_t connect_status(int err)
 
 /* The answer's first bytes decide: a size no Kafka answer has (or a TLS
  * record), or a correlation id that is not ours, is not Kafka. */
+static void ck_try_hello(kcheck_t *c, const char *why);
+
 static void ck_judge(kcheck_t *c, int eof)
 {
+    if (c->hello) {
+        if (c->len >= 1 && (c->peek[0] == 0x16 || c->peek[0] == 0x15) && (c->len < 2 || c->peek[1] == 3))
+            ck_finish(c, KCHECK_TLS, "it answers a TLS ClientHello");
+        else if (c->len >= 2 || eof)
+            ck_finish(c, KCHECK_NOT_KAFKA, c->why);
+        return;
+    }
     uint32_t size;
     int rc = kf_size(c->peek, c->len, ANSWER_MAX, &size);
     if (rc == KF_BAD || (rc == 0 && size < 6)) {
@@ -118,10 +155,10 @@ static void ck_judge(kcheck_t *c, int eof)
             ck_finish(c, KCHECK_NOT_KAFKA, "the answer is not a Kafka response");
         return;
     }
-    if (eof)
-        ck_finish(c, KCHECK_NOT_KAFKA,
-                  c->len ? "a partial answer, then the connection closed"
-                         : "the connection closed without an answer");
+    if (eof && c->len)
+        ck_finish(c, KCHECK_NOT_KAFKA, "a partial answer, then the connection closed");
+    else if (eof)
+        ck_try_hello(c, "the connection closed without an answer");
 }
 
 static void ck_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
@@ -135,10 +172,12 @@ static void ck_on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 {
     kcheck_t *c = s->data;
     (void)buf;
-    if (c->state != CK_ANSWER || nread == 0) return;
+    if ((c->state != CK_ANSWER && c->state != CK_HELLO) || nread == 0) return;
     if (nread < 0) {
-        if (nread == UV_EOF)
+        if (nread == UV_EOF || c->hello)
             ck_judge(c, 1);
+        else if (c->len == 0)
+            ck_try_hello(c, uv_strerror((int)nread)); /* reset on our unread request */
         else
             ck_finish(c, KCHECK_NOT_KAFKA, uv_strerror((int)nread));
         return;
@@ -150,14 +189,21 @@ static void ck_on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 static void ck_on_write(uv_write_t *req, int status)
 {
     kcheck_t *c = req->data;
-    if (c->state != CK_ANSWER || status == 0) return;
-    ck_finish(c, KCHECK_NOT_KAFKA, uv_strerror(status));
+    if (status == 0 || status == UV_ECANCELED) return;
+    if (c->state == CK_ANSWER) ck_try_hello(c, uv_strerror(status));
+    else if (c->state == CK_HELLO) ck_finish(c, KCHECK_NOT_KAFKA, c->why);
 }
 
 static void ck_on_tcp_closed(uv_handle_t *h)
 {
     kcheck_t *c = h->data;
-    if (c->state == CK_CONNECT) {
+    if (c->state == CK_HELLO && !c->hello) {
+        c->hello = 1;
+        c->len = 0;
+        ck_connect(c);
+    } else if (c->state == CK_HELLO) {
+        ck_finish(c, KCHECK_NOT_KAFKA, c->why); /* the second connection failed */
+    } else if (c->state == CK_CONNECT) {
         if (++c->idx < c->n_addrs) {
             ck_connect(c);
         } else {
@@ -170,6 +216,18 @@ static void ck_on_tcp_closed(uv_handle_t *h)
 static void ck_on_connect(uv_connect_t *req, int status)
 {
     kcheck_t *c = req->data;
+    if (c->state == CK_HELLO && c->hello) {
+        if (status < 0) {
+            ck_finish(c, KCHECK_NOT_KAFKA, c->why);
+            return;
+        }
+        uv_buf_t hb = uv_buf_init((char *)client_hello, sizeof client_hello);
+        c->wreq.data = c;
+        int rc = uv_write(&c->wreq, (uv_stream_t *)&c->tcp, &hb, 1, ck_on_write);
+        if (rc == 0) rc = uv_read_start((uv_stream_t *)&c->tcp, ck_alloc, ck_on_read);
+        if (rc != 0) ck_finish(c, KCHECK_NOT_KAFKA, c->why);
+        return;
+    }
     if (c->state != CK_CONNECT) return;
     if (status < 0) {
         /* The next address once this handle is closed. */
@@ -186,9 +244,18 @@ static void ck_on_connect(uv_connect_t *req, int status)
     if (rc != 0) ck_finish(c, KCHECK_NOT_KAFKA, uv_strerror(rc));
 }
 
+/* The ApiVersions attempt got no byte back: is it a TLS listener? */
+static void ck_try_hello(kcheck_t *c, const char *why)
+{
+    snprintf(c->why, sizeof c->why, "%s", why);
+    c->state = CK_HELLO;
+    c->tcp_open = 0;
+    uv_close((uv_handle_t *)&c->tcp, ck_on_tcp_closed);
+}
+
 static void ck_connect(kcheck_t *c)
 {
-    c->state = CK_CONNECT;
+    if (!c->hello) c->state = CK_CONNECT;
     uv_tcp_init(c->loop, &c->tcp);
     c->tcp.data = c;
     c->tcp_open = 1;

@@ -13,13 +13,13 @@ SECRET = "kafka tunnel secret"
 
 
 class Env:
-    def __init__(self, procs, ns, brokers=3, topics=("orders:6",), bootstrap_of=None):
+    def __init__(self, procs, ns, brokers=3, topics=("orders:6",), bootstrap_of=None, proxy_args=()):
         self.ns = ns
         self.procs = procs
         self.server = self.start_server()
         self.cluster = KafkaCluster(brokers=brokers, topics=topics, prefix=ns.prefix("c")) if brokers else None
         target = bootstrap_of or self.cluster.bootstrap.split(",")[0]
-        self.proxy = self.start_proxy(target)
+        self.proxy = self.start_proxy(target, extra=proxy_args)
         m = self.proxy.wait_for(r"^bootstrap\.servers=(\S+)$", timeout=20, stdout=True)
         self.bootstrap = m.group(1)
         self.public = {}
@@ -35,10 +35,10 @@ class Env:
         p.wait_for("server listening")
         return p
 
-    def start_proxy(self, target, secret=SECRET, port=9092):
+    def start_proxy(self, target, secret=SECRET, port=9092, extra=()):
         return self.procs.start([*self.ns.prefix("c"), BORE, "kafka-proxy", "-b", target, "--to",
                                  CLUSTER_TO_SERVER, "--advertised-host", CLIENT_TO_SERVER, "-s", secret,
-                                 "-p", str(port)])
+                                 "-p", str(port), *extra])
 
     @property
     def client_ns(self):
