@@ -13,13 +13,16 @@ SECRET = "kafka tunnel secret"
 
 
 class Env:
-    def __init__(self, procs, ns, brokers=3, topics=("orders:6",), bootstrap_of=None, proxy_args=()):
+    def __init__(self, procs, ns, brokers=3, topics=("orders:6",), bootstrap_of=None, proxy_args=(),
+                 server=None, port=9092):
+        """`server`: another Env's tunnel server, shared (then give another `port`)."""
         self.ns = ns
         self.procs = procs
-        self.server = self.start_server()
+        self.port = port
+        self.server = server or self.start_server()
         self.cluster = KafkaCluster(brokers=brokers, topics=topics, prefix=ns.prefix("c")) if brokers else None
         target = bootstrap_of or self.cluster.bootstrap.split(",")[0]
-        self.proxy = self.start_proxy(target, extra=proxy_args)
+        self.proxy = self.start_proxy(target, port=port, extra=proxy_args)
         m = self.proxy.wait_for(r"^bootstrap\.servers=(\S+)$", timeout=20, stdout=True)
         self.bootstrap = m.group(1)
         self.public = {}
@@ -51,7 +54,7 @@ class Env:
             m = re.search(r"is public at [^ ]+:(\d+)", line)
             if m:
                 ports.add(int(m.group(1)))
-        return ports | {9092}
+        return ports | {self.port}
 
     def assert_public(self, addresses):
         ports = self.public_ports()
