@@ -247,3 +247,49 @@ def test_broker_appearing_later_unresolvable_is_logged_with_the_restart_hint(pro
                            r"kafka-3\.internal\.example:29093=<host>:<port>$")
     finally:
         assert c.stop() == 0
+
+
+def test_map_applies_to_a_broker_that_appears_later(procs, ns):
+    """A map given at start-up for a broker that does not exist yet: when it
+    joins, advertising a name that does not resolve, the proxy dials it
+    through the map, checks it, and clients use it."""
+    c = KafkaCluster(brokers=2, topics=["orders:4"], prefix=ns.prefix("c"))
+    relay = None
+    try:
+        env = Env(procs, ns, brokers=0, bootstrap_of=c.bootstrap.split(",")[0],
+                  proxy_args=["--map", "kafka-3.internal.example:29093=127.0.0.1:39193"])
+        assert c.cmd("add 3") == {"ok": "add"}
+        relay = subprocess.Popen([*ns.prefix("c"), "socat", "TCP-LISTEN:39193,bind=127.0.0.1,fork,reuseaddr",
+                                  f"TCP:127.0.0.1:{c.broker(3)['port']}"], stderr=subprocess.DEVNULL)
+        subprocess.run([*ns.prefix("c"), "/usr/bin/python3", "-c", """
+import socket, time
+deadline = time.monotonic() + 10
+while True:  # until socat listens
+    try:
+        socket.create_connection(("127.0.0.1", 39193), timeout=1).close()
+        break
+    except OSError:
+        if time.monotonic() > deadline:
+            raise
+        time.sleep(0.05)
+"""], check=True, timeout=20)
+        assert c.cmd("host 3 kafka-3.internal.example 29093") == {"ok": "host"}
+        assert c.cmd("topic later 2") == {"ok": "topic"}
+        assert c.cmd("leader later 0 3") == {"ok": "leader"}
+        k = CLIENTS["kcat"]
+        md = k.metadata(env.bootstrap, prefix=env.client_ns)
+        assert md["topics"]["later"]["0"] == 3
+        env.proxy.wait_for(r"new Kafka broker 3 at kafka-3\.internal\.example:29093 \(dialled "
+                           r"127\.0\.0\.1:39193\): opening a tunnel")
+        env.proxy.wait_for(r"INFO bore::kafka: pre-flight: Kafka broker 3 at kafka-3\.internal\.example:"
+                           r"29093 \(dialled 127\.0\.0\.1:39193\): ok")
+        p = k.produce(env.bootstrap, "later", 500, prefix=env.client_ns)
+        assert p["acked"] == 500
+        r = k.consume(env.bootstrap, "later", "g-later", 500, prefix=env.client_ns)
+        assert r["complete"] and r["duplicates"] == 0, {x: r[x] for x in r if x != "indices"}
+        env.assert_public(md["addresses"] + p["addresses"] + r["addresses"])
+    finally:
+        if relay:
+            relay.terminate()
+            relay.wait()
+        assert c.stop() == 0
