@@ -38,6 +38,10 @@ static void opt_label(const cli_opt_t *o, char *buf, size_t n)
 {
     if (!o->long_name)
         snprintf(buf, n, "<%s>", o->value_name);
+    else if (!o->value_name && o->short_name)
+        snprintf(buf, n, "-%c, --%s", o->short_name, o->long_name);
+    else if (!o->value_name)
+        snprintf(buf, n, "    --%s", o->long_name);
     else if (o->short_name)
         snprintf(buf, n, "-%c, --%s <%s>", o->short_name, o->long_name, o->value_name);
     else
@@ -143,7 +147,16 @@ static cli_opt_t *find_short(cli_cmd_t *cmd, char c)
     return NULL;
 }
 
-int cli_parse(cli_cmd_t *cmd, int argc, char **argv)
+int cli_parse(cli_cmd_t *cmd, int argc, char **argv) { return cli_parse_multi(cmd, argc, argv, NULL, 0); }
+
+static cli_multi_t *find_multi(const cli_opt_t *o, cli_multi_t *multi, size_t n_multi)
+{
+    for (size_t i = 0; i < n_multi && o->long_name; i++)
+        if (strcmp(multi[i].long_name, o->long_name) == 0) return &multi[i];
+    return NULL;
+}
+
+int cli_parse_multi(cli_cmd_t *cmd, int argc, char **argv, cli_multi_t *multi, size_t n_multi)
 {
     int seen[64] = {0};
     size_t next_pos = 0;
@@ -178,8 +191,17 @@ int cli_parse(cli_cmd_t *cmd, int argc, char **argv)
         }
         if (o == NULL) return cli_usage_error(cmd, "unexpected argument '%s' found", a);
         size_t idx = (size_t)(o - cmd->opts);
-        if (idx < 64 && seen[idx]++)
+        cli_multi_t *m = find_multi(o, multi, n_multi);
+        if (idx < 64 && seen[idx]++ && m == NULL)
             return cli_usage_error(cmd, "the argument '%s' cannot be used multiple times", a);
+        if (o->long_name && o->value_name == NULL) { /* a switch */
+            if (val != NULL)
+                return cli_usage_error(cmd, "unexpected value '%s' for '--%s': it takes no value",
+                                       val, o->long_name);
+            o->value = "true";
+            o->given = 1;
+            continue;
+        }
         if (val == NULL) {
             if (i + 1 >= argc)
                 return cli_usage_error(cmd, "a value is required for '--%s <%s>' but none was supplied",
@@ -188,6 +210,12 @@ int cli_parse(cli_cmd_t *cmd, int argc, char **argv)
         }
         o->value = val;
         o->given = 1;
+        if (m != NULL) {
+            if (m->n == m->cap)
+                return cli_usage_error(cmd, "the argument '--%s' can be given at most %zu times",
+                                       o->long_name, m->cap);
+            m->values[m->n++] = val;
+        }
     }
     for (size_t i = 0; i < cmd->n_opts; i++) {
         cli_opt_t *o = &cmd->opts[i];

@@ -15,7 +15,7 @@
 typedef struct {
     char short_name;        /* 0 if none */
     const char *long_name;  /* without dashes; NULL for the positional argument */
-    const char *value_name; /* e.g. "PORT" */
+    const char *value_name; /* e.g. "PORT"; NULL for a switch (--strict), whose value is "true" */
     const char *env;        /* environment fallback, or NULL */
     const char *def;        /* default shown and used, or NULL */
     const char *help;
@@ -36,6 +36,18 @@ enum { CLI_OK = 0, CLI_EXIT_OK = -1, CLI_USAGE = 2 };
 /* Parses argv (after the subcommand name). Returns CLI_OK, CLI_EXIT_OK when
  * help was printed, or CLI_USAGE after printing the error. */
 int cli_parse(cli_cmd_t *cmd, int argc, char **argv);
+
+/* A repeatable option (--map A --map B): each value in order, at most `cap`. */
+typedef struct {
+    const char *long_name;
+    const char **values;
+    size_t cap;
+    size_t n; /* result */
+} cli_multi_t;
+
+/* cli_parse, where the options named in `multi` may be repeated; their
+ * values are collected there (opt->value is the last one). */
+int cli_parse_multi(cli_cmd_t *cmd, int argc, char **argv, cli_multi_t *multi, size_t n_multi);
 
 /* Converts opt->value. Return 0, or CLI_USAGE after printing an error. */
 int cli_u16(const cli_cmd_t *cmd, const cli_opt_t *opt, uint16_t *out);

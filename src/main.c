@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 
 #include "cli.h"
+#include "kmap.h"
 #include "kproxy.h"
 #include "local.h"
 #include "log.h"
@@ -223,32 +224,58 @@ static int cmd_kafka_proxy(int argc, char **argv)
          "Give up when the server has sent nothing for this long", 0, NULL, 0},
         {0, "max-frame-size", "BYTES", NULL, "104857600",
          "Largest Kafka response the proxy buffers to rewrite", 0, NULL, 0},
+        {0, "map", "ADVERTISED_HOST:PORT=HOST:PORT", NULL, NULL,
+         "Dial a broker that advertises an address unreachable from here at HOST:PORT; also "
+         "NODE_ID=HOST:PORT (repeatable)",
+         0, NULL, 0},
+        {0, "strict", NULL, NULL, NULL,
+         "Do not start when the pre-flight finds a broker this machine cannot reach", 0, NULL, 0},
+        {0, "check", NULL, NULL, NULL,
+         "Only run the pre-flight (no server needed): exit 0 if every broker is reachable, 1 if not",
+         0, NULL, 0},
     };
     cli_cmd_t cmd = {"kafka-proxy",
                      "Exposes every broker of a Kafka cluster through the remote server", opts,
                      sizeof opts / sizeof opts[0]};
-    int rc = cli_parse(&cmd, argc, argv);
+    const char *map_values[KMAP_MAX];
+    cli_multi_t multi = {"map", map_values, KMAP_MAX, 0};
+    int rc = cli_parse_multi(&cmd, argc, argv, &multi, 1);
     if (rc != CLI_OK) return rc == CLI_EXIT_OK ? 0 : rc;
+    kmap_t maps = {NULL, 0};
+    for (size_t i = 0; i < multi.n; i++) {
+        char why[160];
+        if (kmap_add(&maps, map_values[i], why, sizeof why) != 0) {
+            kmap_free(&maps);
+            return cli_usage_error(&cmd, "invalid value '%s' for '--map <%s>': %s", map_values[i],
+                                   opts[8].value_name, why);
+        }
+    }
     char bootstrap[HOST_CAP], to[HOST_CAP], secret[SECRET_MAX];
     kproxy_config_t cfg = {.bootstrap_host = bootstrap, .to_host = to,
-                           .advertised_host = opts[4].value};
-    if (resolve_split(opts[0].value, bootstrap, sizeof bootstrap, &cfg.bootstrap_port, 9092) != 0)
+                           .advertised_host = opts[4].value, .maps = &maps,
+                           .strict = opts[9].given, .check_only = opts[10].given};
+    if (resolve_split(opts[0].value, bootstrap, sizeof bootstrap, &cfg.bootstrap_port, 9092) != 0) {
+        kmap_free(&maps);
         return cli_usage_error(&cmd,
                                "invalid value '%s' for '--bootstrap-server <HOST:PORT>': expected "
                                "HOST or HOST:PORT",
                                opts[0].value);
+    }
     unsigned hb, max_frame;
     if (parse_to(&cmd, &opts[1], to, sizeof to, &cfg.to_port) || cli_u16(&cmd, &opts[5], &cfg.port) ||
         cli_uint(&cmd, &opts[6], 1, 86400, &hb) ||
         cli_uint(&cmd, &opts[7], 1024, 1u << 30, &max_frame) ||
-        load_secret(&cmd, &opts[2], &opts[3], secret, sizeof secret))
+        load_secret(&cmd, &opts[2], &opts[3], secret, sizeof secret)) {
+        kmap_free(&maps);
         return CLI_USAGE;
+    }
     if (cfg.advertised_host == NULL) cfg.advertised_host = to;
     cfg.secret = opts[2].value;
     cfg.heartbeat_timeout_ms = hb * 1000;
     cfg.max_frame = max_frame;
     rc = kproxy_run(&cfg);
     OPENSSL_cleanse(secret, sizeof secret);
+    kmap_free(&maps);
     return rc;
 }
 

@@ -33,7 +33,7 @@ struct tunnel {
     struct sockaddr_storage targets[TUNNEL_MAX_TARGETS];
     int n_targets;
     int local_pref; /* the target address that answered last */
-    char label[128];
+    char label[1024]; /* where visitors go, for logs: an owner's label with its advice */
     uv_connect_t creq;
     uv_tcp_t ctl;
     uv_timer_t timer;
@@ -129,8 +129,10 @@ static void acc_close(accept_t *a)
 static void acc_on_timeout(uv_timer_t *t)
 {
     accept_t *a = t->data;
-    log_warn("timed out setting up a connection (%s)",
-             a->state == ACC_LOCAL ? "local service" : "server");
+    if (a->state == ACC_LOCAL)
+        log_warn("timed out connecting to %s", a->cl->label);
+    else
+        log_warn("timed out setting up a connection (server)");
     acc_close(a);
 }
 
@@ -188,7 +190,7 @@ static void acc_connect_local(accept_t *a)
 {
     client_t *cl = a->cl;
     if (cl->n_targets == 0) {
-        log_warn("no address to connect %s to yet; closing the connection", cl->label);
+        log_warn("no address to connect to %s; closing the connection", cl->label);
         acc_close(a);
         return;
     }
@@ -203,7 +205,7 @@ static void acc_connect_local(accept_t *a)
     int rc = uv_tcp_connect(&a->creq, &a->local,
                             (const struct sockaddr *)&cl->targets[a->local_idx], acc_on_local);
     if (rc != 0) {
-        log_warn("could not connect to the local service: %s", uv_strerror(rc));
+        log_warn("could not connect to %s: %s", cl->label, uv_strerror(rc));
         acc_close(a);
     }
 }

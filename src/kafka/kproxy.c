@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kcheck.h"
 #include "kstream.h"
 #include "kwire.h"
 #include "list.h"
@@ -17,6 +18,8 @@
 #define LOG_TARGET "bore::kafka"
 #define STARTUP_MS 10000
 #define HOST_MAX 256
+#define ADDR_MAX (HOST_MAX + 8)     /* "host:port" */
+#define LABEL_MAX (3 * ADDR_MAX)    /* "Kafka broker N at A (dialled B)" */
 
 typedef struct kproxy kproxy_t;
 
@@ -27,6 +30,12 @@ typedef struct node {
     int32_t id;
     char host[HOST_MAX]; /* internal address, as the cluster advertises it */
     int32_t port;
+    const kmap_entry_t *map; /* the --map that applies, or NULL: dialled as advertised */
+    kcheck_t *check;         /* the pre-flight in flight */
+    int checked;             /* `status` holds the last verdict for this address */
+    kcheck_status_t status;
+    char detail[96];
+    unsigned check_ms;
     tunnel_t *tunnel;
     uint16_t public_port; /* 0 until the tunnel listens */
     list_t waiters;       /* kconn_t.wait_link: responses waiting for public_port */
@@ -40,6 +49,7 @@ typedef struct node {
  * the codec. */
 typedef struct kconn {
     kproxy_t *px;
+    node_t *node; /* the tunnel it came through (nodes live until the end) */
     kstream_t ks;
     relay_t *relay;
     node_t *waiting_on;
@@ -97,8 +107,60 @@ static const char *node_name(const node_t *n, char *buf, size_t cap)
     return buf;
 }
 
+/* The host and port the proxy dials for this node. */
+static const char *dial_host(const node_t *n) { return n->map ? n->map->to_host : n->host; }
+static int32_t dial_port(const node_t *n) { return n->map ? n->map->to_port : n->port; }
+
+static void advertised_addr(const node_t *n, char *buf, size_t cap)
+{
+    resolve_join(n->host, (uint16_t)n->port, buf, cap);
+}
+
+static void dialled_addr(const node_t *n, char *buf, size_t cap)
+{
+    resolve_join(dial_host(n), (uint16_t)dial_port(n), buf, cap);
+}
+
+/* How every log line names a node: its id, the address it advertises and,
+ * when a --map applies, the address dialled ("Kafka broker 2 at
+ * kafka-2:29092 (dialled 127.0.0.1:19092)"). */
+static const char *node_label(const node_t *n, char *buf, size_t cap)
+{
+    char name[32], adv[ADDR_MAX], dial[ADDR_MAX];
+    advertised_addr(n, adv, sizeof adv);
+    if (n->map == NULL) {
+        snprintf(buf, cap, "Kafka %s at %s", node_name(n, name, sizeof name), adv);
+    } else {
+        dialled_addr(n, dial, sizeof dial);
+        snprintf(buf, cap, "Kafka %s at %s (dialled %s)", node_name(n, name, sizeof name), adv, dial);
+    }
+    return buf;
+}
+
+/* (Re)reads the --map that applies to the node's advertised address. */
+static void node_map(node_t *n)
+{
+    n->map = kmap_find(n->px->cfg->maps, n->id, n->host, strlen(n->host), n->port);
+}
+
+/* The one line of advice about a failed check (r: NULL for the node's last). */
+static void node_hint(const node_t *n, const kcheck_result_t *r, int running, char *buf, size_t cap)
+{
+    char who[32], adv[ADDR_MAX], dial[ADDR_MAX];
+    if (n->id < 0)
+        snprintf(who, sizeof who, "the bootstrap address");
+    else
+        node_name(n, who, sizeof who);
+    advertised_addr(n, adv, sizeof adv);
+    dialled_addr(n, dial, sizeof dial);
+    kcheck_result_t last = {n->status, n->detail, n->check_ms};
+    kcheck_hint(buf, cap, who, adv, n->map ? dial : NULL, running, r ? r : &last);
+}
+
 static void wake_waiters(node_t *n);
 static void node_open(node_t *n);
+static void node_check(node_t *n);
+static void maybe_ready(kproxy_t *px);
 
 static void on_tunnel_listening(void *ctx, tunnel_t *t, uint16_t port)
 {
@@ -115,39 +177,122 @@ static void on_tunnel_listening(void *ctx, tunnel_t *t, uint16_t port)
         if (px->state == PX_DONE) return;
     }
     if (px->state == PX_RUNNING) {
-        char name[32];
-        log_info("%s is public at %s:%u (internal %s:%d)", node_name(n, name, sizeof name),
-                 px->cfg->advertised_host, port, n->host, n->port);
+        char name[32], adv[ADDR_MAX], dial[ADDR_MAX];
+        advertised_addr(n, adv, sizeof adv);
+        dialled_addr(n, dial, sizeof dial);
+        log_info("%s is public at %s:%u (internal %s%s%s)", node_name(n, name, sizeof name),
+                 px->cfg->advertised_host, port, adv, n->map ? ", dialled " : "", n->map ? dial : "");
     }
-    if (px->state == PX_TUNNELS) {
-        for (list_t *e = px->nodes.next; e != &px->nodes; e = e->next)
-            if (LIST_ENTRY(e, node_t, link)->public_port == 0) return;
-        /* Every tunnel is up: the table users copy their settings from. */
-        int brokers = 0;
-        for (list_t *e = px->nodes.next; e != &px->nodes; e = e->next)
-            brokers += LIST_ENTRY(e, node_t, link)->id >= 0;
-        node_t *bs = node_find(px, -1);
-        if (px->sasl_cluster)
-            printf("bore kafka-proxy: Kafka at %s:%u (SASL: brokers are added as clients "
-                   "authenticate) is public on %s\n\n",
-                   px->bs_host, px->bs_port, px->cfg->advertised_host);
-        else
-            printf("bore kafka-proxy: Kafka at %s:%u (%d broker%s) is public on %s\n\n", px->bs_host,
-                   px->bs_port, brokers, brokers == 1 ? "" : "s", px->cfg->advertised_host);
-        printf("  %-10s %-32s %s\n", "NODE", "PUBLIC", "INTERNAL");
-        for (list_t *e = px->nodes.next; e != &px->nodes; e = e->next) {
-            node_t *m = LIST_ENTRY(e, node_t, link);
-            char pub[300], id[16];
-            snprintf(pub, sizeof pub, "%s:%u", px->cfg->advertised_host, m->public_port);
-            snprintf(id, sizeof id, "%d", m->id);
-            printf("  %-10s %-32s %s:%d\n", m->id < 0 ? "bootstrap" : id, pub, m->host, m->port);
-        }
-        printf("\nbootstrap.servers=%s:%u\n", px->cfg->advertised_host, bs->public_port);
-        fflush(stdout);
-        px->state = PX_RUNNING;
-        log_info("ready: %d brokers exposed", brokers);
-    }
+    maybe_ready(px);
+    if (px->state == PX_DONE) return;
     wake_waiters(n);
+}
+
+/* The table users copy their settings from: one row per node, with the
+ * pre-flight's verdict, and one line of advice per problem. `public`: the
+ * PUBLIC column (not with --check). Returns how many nodes failed. */
+static int print_table(kproxy_t *px, int public)
+{
+    int w_int = (int)strlen("INTERNAL"), w_dial = (int)strlen("DIALLED"), mapped = 0, failed = 0;
+    for (list_t *e = px->nodes.next; e != &px->nodes; e = e->next) {
+        node_t *m = LIST_ENTRY(e, node_t, link);
+        char a[ADDR_MAX];
+        advertised_addr(m, a, sizeof a);
+        if ((int)strlen(a) > w_int) w_int = (int)strlen(a);
+        dialled_addr(m, a, sizeof a);
+        if ((int)strlen(a) > w_dial) w_dial = (int)strlen(a);
+        mapped |= m->map != NULL;
+    }
+    printf("  %-10s ", "NODE");
+    if (public) printf("%-32s ", "PUBLIC");
+    printf("%-*s ", w_int, "INTERNAL");
+    if (mapped) printf("%-*s ", w_dial, "DIALLED");
+    printf("STATUS\n");
+    for (list_t *e = px->nodes.next; e != &px->nodes; e = e->next) {
+        node_t *m = LIST_ENTRY(e, node_t, link);
+        char id[16], pub[HOST_MAX + 8], adv[ADDR_MAX], dial[ADDR_MAX];
+        snprintf(id, sizeof id, "%d", m->id);
+        printf("  %-10s ", m->id < 0 ? "bootstrap" : id);
+        if (public) {
+            snprintf(pub, sizeof pub, "%s:%u", px->cfg->advertised_host, m->public_port);
+            printf("%-32s ", pub);
+        }
+        advertised_addr(m, adv, sizeof adv);
+        printf("%-*s ", w_int, adv);
+        if (mapped) {
+            if (m->map)
+                dialled_addr(m, dial, sizeof dial);
+            else
+                snprintf(dial, sizeof dial, "-");
+            printf("%-*s ", w_dial, dial);
+        }
+        printf("%s\n", kcheck_status_name(m->status));
+        failed += m->status != KCHECK_OK;
+    }
+    if (failed) putchar('\n');
+    for (list_t *e = px->nodes.next; e != &px->nodes; e = e->next) {
+        node_t *m = LIST_ENTRY(e, node_t, link);
+        char hint[2 * LABEL_MAX];
+        if (m->status == KCHECK_OK) continue;
+        node_hint(m, NULL, 0, hint, sizeof hint);
+        printf("%s\n", hint);
+    }
+    return failed;
+}
+
+/* Start-up ends when every node has its pre-flight verdict and (unless
+ * --check) its tunnel listens. --check and --strict end it as soon as the
+ * verdicts are in. */
+static void maybe_ready(kproxy_t *px)
+{
+    if (px->state != PX_TUNNELS) return;
+    int failed = 0, listening = 1, brokers = 0;
+    for (list_t *e = px->nodes.next; e != &px->nodes; e = e->next) {
+        node_t *m = LIST_ENTRY(e, node_t, link);
+        if (!m->checked) return;
+        failed += m->status != KCHECK_OK;
+        listening &= m->public_port != 0;
+        brokers += m->id >= 0;
+    }
+    if (px->cfg->check_only || (px->cfg->strict && failed)) {
+        if (px->sasl_cluster)
+            printf("bore kafka-proxy: Kafka at %s:%u (SASL: the brokers are listed to authenticated "
+                   "clients only; the bootstrap address was checked)\n\n",
+                   px->bs_host, px->bs_port);
+        else
+            printf("bore kafka-proxy: Kafka at %s:%u (%d broker%s)\n\n", px->bs_host, px->bs_port,
+                   brokers, brokers == 1 ? "" : "s");
+        print_table(px, 0);
+        int total = brokers + 1;
+        if (failed == 0)
+            printf("\nevery address is reachable\n");
+        else
+            printf("\n%d of %d addresses failed the pre-flight\n", failed, total);
+        fflush(stdout);
+        if (failed && px->cfg->strict && !px->cfg->check_only)
+            fprintf(stderr, "Error: %d of the cluster's addresses cannot be reached from here "
+                            "(--strict)\n", failed);
+        px_stop(px, failed ? 1 : 0);
+        return;
+    }
+    if (!listening) return;
+    node_t *bs = node_find(px, -1);
+    if (px->sasl_cluster)
+        printf("bore kafka-proxy: Kafka at %s:%u (SASL: brokers are added as clients "
+               "authenticate) is public on %s\n\n",
+               px->bs_host, px->bs_port, px->cfg->advertised_host);
+    else
+        printf("bore kafka-proxy: Kafka at %s:%u (%d broker%s) is public on %s\n\n", px->bs_host,
+               px->bs_port, brokers, brokers == 1 ? "" : "s", px->cfg->advertised_host);
+    print_table(px, 1);
+    printf("\nbootstrap.servers=%s:%u\n", px->cfg->advertised_host, bs->public_port);
+    fflush(stdout);
+    px->state = PX_RUNNING;
+    if (failed)
+        log_warn("ready: %d brokers exposed; %d address%s failed the pre-flight (see above)", brokers,
+                 failed, failed == 1 ? "" : "es");
+    else
+        log_info("ready: %d brokers exposed", brokers);
 }
 
 static void on_tunnel_closed(void *ctx, tunnel_t *t, const char *error)
@@ -181,11 +326,21 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
     int count = resolve_copy(res, addrs, TUNNEL_MAX_TARGETS);
     uv_freeaddrinfo(res);
     if (status == UV_ECANCELED || n->px->state == PX_DONE) return; /* shutting down */
-    char label[HOST_MAX + 48], name[32];
-    snprintf(label, sizeof label, "Kafka %s at %s:%d", node_name(n, name, sizeof name), n->host,
-             n->port);
+    char label[LABEL_MAX], hint[2 * LABEL_MAX];
+    node_label(n, label, sizeof label);
     if (status < 0 || count == 0) {
-        log_warn("cannot resolve the host of %s: %s", label, uv_strerror(status));
+        /* The pre-flight reports it with its advice; visitors' connections
+         * are closed with the same advice in the tunnel's log line. */
+        char adv[ADDR_MAX];
+        advertised_addr(n, adv, sizeof adv);
+        if (n->map)
+            snprintf(hint, sizeof hint, "%s, which does not resolve here (correct its --map)", label);
+        else
+            snprintf(hint, sizeof hint, "%s, which does not resolve here (restart bore kafka-proxy "
+                     "with --map %s=<host>:<port>)", label, adv);
+        log_debug("cannot resolve the host of %s: %s", label,
+                  uv_strerror(status < 0 ? status : UV_EAI_NONAME));
+        if (n->tunnel != NULL) tunnel_set_target(n->tunnel, addrs, 0, hint);
     } else if (n->tunnel != NULL) {
         tunnel_set_target(n->tunnel, addrs, count, label);
     }
@@ -203,11 +358,52 @@ static void node_resolve(node_t *n)
         return;
     }
     char port[8];
-    snprintf(port, sizeof port, "%d", n->port);
+    snprintf(port, sizeof port, "%d", dial_port(n));
     struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
     n->gai.data = n;
-    if (uv_getaddrinfo(n->px->loop, &n->gai, on_resolved, n->host, port, &hints) == 0)
+    if (uv_getaddrinfo(n->px->loop, &n->gai, on_resolved, dial_host(n), port, &hints) == 0)
         n->resolving = 1;
+}
+
+/* The pre-flight's verdict. At start-up it goes into the table; for a
+ * broker learned later, into the log, with the advice. */
+static void on_checked(void *ctx, const kcheck_result_t *r)
+{
+    node_t *n = ctx;
+    kproxy_t *px = n->px;
+    n->check = NULL;
+    n->checked = 1;
+    n->status = r->status;
+    n->check_ms = (unsigned)r->ms;
+    snprintf(n->detail, sizeof n->detail, "%s", r->detail ? r->detail : "");
+    char label[LABEL_MAX], hint[2 * LABEL_MAX];
+    node_label(n, label, sizeof label);
+    if (px->state != PX_RUNNING) {
+        log_debug("pre-flight: %s: %s (%s, %u ms)", label, kcheck_status_name(r->status), n->detail,
+                  n->check_ms);
+        maybe_ready(px);
+        return;
+    }
+    if (r->status == KCHECK_OK) {
+        log_info("pre-flight: %s: ok (ApiVersions answered in %u ms)", label, n->check_ms);
+        return;
+    }
+    node_hint(n, NULL, 1, hint, sizeof hint);
+    log_warn("pre-flight: %s: %s: %s", label, kcheck_status_name(r->status), hint);
+}
+
+/* (Re)checks the node's address (kcheck.h), replacing a check in flight. */
+static void node_check(node_t *n)
+{
+    if (n->check) kcheck_cancel(n->check);
+    n->checked = 0;
+    char host[HOST_MAX];
+    snprintf(host, sizeof host, "%s", dial_host(n));
+    n->check = kcheck_start(n->px->loop, host, (uint16_t)dial_port(n), KCHECK_DEADLINE_MS, on_checked, n);
+    if (n->check == NULL) {
+        fprintf(stderr, "Error: out of memory\n");
+        px_stop(n->px, 1);
+    }
 }
 
 /* Opens the node's tunnel and resolves its address. Out of memory ends the
@@ -227,6 +423,9 @@ static void node_open(node_t *n)
         px_stop(px, 1);
         return;
     }
+    char label[LABEL_MAX];
+    struct sockaddr_storage none[1];
+    tunnel_set_target(n->tunnel, none, 0, node_label(n, label, sizeof label)); /* until resolved */
     node_resolve(n);
 }
 
@@ -241,6 +440,7 @@ static node_t *node_add(kproxy_t *px, int32_t id, const char *host, size_t host_
     if (host_len >= HOST_MAX) host_len = HOST_MAX - 1;
     memcpy(n->host, host, host_len);
     n->port = port;
+    node_map(n);
     list_init(&n->waiters);
     list_push(&px->nodes, &n->link);
     if (open) node_open(n);
@@ -266,20 +466,33 @@ static int lookup(void *ctx, const ks_addr_t *a, const uint8_t *frame, kr_public
         return KR_DONE;
     }
     node_t *n = node_find(px, a->node_id);
+    char label[LABEL_MAX];
     if (n == NULL) {
-        log_info("new broker %d at %.*s:%d: opening a tunnel", a->node_id, (int)a->host_len, host,
-                 a->port);
-        n = node_add(px, a->node_id, host, a->host_len, a->port, 1);
+        n = node_add(px, a->node_id, host, a->host_len, a->port, 0);
         if (n == NULL) return -1;
+        log_info("new %s: opening a tunnel", node_label(n, label, sizeof label));
+        node_open(n);
+        if (n->tunnel) node_check(n);
     } else if (n->port != a->port || strlen(n->host) != a->host_len ||
                memcmp(n->host, host, a->host_len) != 0) {
-        log_info("broker %d moved from %s:%d to %.*s:%d", n->id, n->host, n->port, (int)a->host_len,
-                 host, a->port);
+        char from[LABEL_MAX];
+        node_label(n, from, sizeof from);
         size_t len = a->host_len < HOST_MAX ? a->host_len : HOST_MAX - 1;
         memcpy(n->host, host, len);
         n->host[len] = '\0';
         n->port = a->port;
+        node_map(n);
+        char adv[ADDR_MAX], dial[ADDR_MAX];
+        advertised_addr(n, adv, sizeof adv);
+        dialled_addr(n, dial, sizeof dial);
+        log_info("%s moved to %s%s%s%s", from, adv, n->map ? " (dialled " : "", n->map ? dial : "",
+                 n->map ? ")" : "");
+        if (n->tunnel) {
+            struct sockaddr_storage none[1];
+            tunnel_set_target(n->tunnel, none, 0, node_label(n, label, sizeof label));
+        }
         node_resolve(n);
+        node_check(n);
     }
     if (n->public_port == 0) return n->tunnel ? KR_PENDING : -1;
     out->port = n->public_port;
@@ -306,7 +519,9 @@ static void wake_waiters(node_t *n)
             rc = KF_BAD;
         }
         if (rc < 0) {
-            log_warn("closing a client connection: %s", kc->ks.error ? kc->ks.error : "rewrite failed");
+            char label[LABEL_MAX];
+            log_warn("closing a client connection to %s: %s", node_label(kc->node, label, sizeof label),
+                     kc->ks.error ? kc->ks.error : "rewrite failed");
             relay_close(kc->relay);
             continue;
         }
@@ -338,7 +553,9 @@ static ssize_t filter_requests(void *ctx, relay_t *r, int dir, const uint8_t *p,
 {
     kconn_t *kc = ctx;
     if (kstream_request(&kc->ks, p, n) != 0) {
-        log_warn("closing a client connection: %s", kc->ks.error);
+        char label[LABEL_MAX];
+        log_warn("closing a client connection to %s: %s", node_label(kc->node, label, sizeof label),
+                 kc->ks.error);
         return -1;
     }
     relay_emit(r, dir, p, n, NULL);
@@ -355,7 +572,9 @@ static ssize_t filter_responses(void *ctx, relay_t *r, int dir, const uint8_t *p
     if (kc->ks.pending) return 0;
     ssize_t used = kstream_response(&kc->ks, p, n);
     if (used < 0) {
-        log_warn("closing a client connection: %s", kc->ks.error);
+        char label[LABEL_MAX];
+        log_warn("closing a client connection to %s: %s", node_label(kc->node, label, sizeof label),
+                 kc->ks.error);
         return -1;
     }
     if (kc->ks.pending) {
@@ -395,6 +614,7 @@ static int on_tunnel_pair(void *ctx, tunnel_t *t, uv_tcp_t *remote, relay_releas
     kconn_t *kc = calloc(1, sizeof *kc);
     if (kc == NULL) return UV_ENOMEM;
     kc->px = px;
+    kc->node = n;
     list_init(&kc->wait_link);
     kstream_init(&kc->ks, px->cfg->max_frame);
     kc->ks.lookup = lookup;
@@ -428,6 +648,7 @@ static void probe_close(kproxy_t *px)
 }
 
 static void probe_start(kproxy_t *px);
+static void start_nodes(kproxy_t *px);
 
 static void probe_restart(uv_handle_t *h)
 {
@@ -468,8 +689,21 @@ static void probe_sasl_answer(kproxy_t *px, const uint8_t *frame, size_t len)
     log_info("Kafka at %s:%u requires SASL (%s): clients authenticate with the brokers through the "
              "proxy; each broker gets its tunnel when a client's Metadata first names it",
              px->bs_host, px->bs_port, used ? mechs : "no mechanism listed");
-    if (node_add(px, -1, px->bs_host, strlen(px->bs_host), px->bs_port, 1) == NULL)
+    if (node_add(px, -1, px->bs_host, strlen(px->bs_host), px->bs_port, 0) == NULL) {
         probe_fail(px, "out of memory");
+        return;
+    }
+    start_nodes(px);
+}
+
+/* Every node known at start-up: the pre-flight of each at once, and (not
+ * with --check) the bootstrap's tunnel, which opens the brokers' once it
+ * listens. */
+static void start_nodes(kproxy_t *px)
+{
+    for (list_t *e = px->nodes.next; e != &px->nodes && px->state != PX_DONE; e = e->next)
+        node_check(LIST_ENTRY(e, node_t, link));
+    if (px->state != PX_DONE && !px->cfg->check_only) node_open(node_find(px, -1));
 }
 
 /* The Metadata answer: one tunnel per broker, plus the bootstrap's. */
@@ -483,7 +717,7 @@ static void probe_metadata(kproxy_t *px, const uint8_t *frame, size_t len)
     }
     px->state = PX_TUNNELS;
     probe_close(px);
-    if (node_add(px, -1, px->bs_host, strlen(px->bs_host), px->bs_port, 1) == NULL) {
+    if (node_add(px, -1, px->bs_host, strlen(px->bs_host), px->bs_port, 0) == NULL) {
         ks_free(&s);
         probe_fail(px, "out of memory");
         return;
@@ -498,9 +732,13 @@ static void probe_metadata(kproxy_t *px, const uint8_t *frame, size_t len)
             return;
         }
     }
-    log_info("the cluster has %u broker%s; opening tunnels on %s", s.n_addrs,
-             s.n_addrs == 1 ? "" : "s", px->to);
+    if (px->cfg->check_only)
+        log_info("the cluster has %u broker%s; checking each", s.n_addrs, s.n_addrs == 1 ? "" : "s");
+    else
+        log_info("the cluster has %u broker%s; checking each and opening tunnels on %s", s.n_addrs,
+                 s.n_addrs == 1 ? "" : "s", px->to);
     ks_free(&s);
+    start_nodes(px);
 }
 
 static void probe_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
@@ -652,6 +890,8 @@ static void px_stop(kproxy_t *px, int code)
     for (list_t *e = px->nodes.next; e != &px->nodes; e = e->next) {
         node_t *n = LIST_ENTRY(e, node_t, link);
         if (n->resolving) uv_cancel((uv_req_t *)&n->gai);
+        if (n->check) kcheck_cancel(n->check);
+        n->check = NULL;
         if (n->tunnel) tunnel_close(n->tunnel);
         n->tunnel = NULL;
     }
@@ -678,12 +918,18 @@ int kproxy_run(const kproxy_config_t *cfg)
 
     px->bs_host = cfg->bootstrap_host;
     px->bs_port = cfg->bootstrap_port;
-    int rc = px->n_bs = resolve_host(px->loop, px->bs_host, px->bs_port, px->bs_addrs, TUNNEL_MAX_TARGETS);
+    /* A --map by address applies to the bootstrap address too. */
+    const kmap_entry_t *bs_map = kmap_find(cfg->maps, -1, px->bs_host, strlen(px->bs_host), px->bs_port);
+    const char *bs_dial = bs_map ? bs_map->to_host : px->bs_host;
+    uint16_t bs_dial_port = bs_map ? bs_map->to_port : px->bs_port;
+    if (bs_map) log_info("Kafka at %s:%u is dialled at %s:%u (--map)", px->bs_host, px->bs_port, bs_dial, bs_dial_port);
+    int rc = px->n_bs = resolve_host(px->loop, bs_dial, bs_dial_port, px->bs_addrs, TUNNEL_MAX_TARGETS);
     if (rc < 0) {
         fprintf(stderr, "Error: Kafka at %s:%u: cannot resolve %s: %s\n", px->bs_host, px->bs_port,
-                px->bs_host, uv_strerror(rc));
+                bs_dial, uv_strerror(rc));
         goto out;
     }
+    if (cfg->check_only) goto run; /* no server */
     resolve_join(cfg->to_host, cfg->to_port, px->to, sizeof px->to);
     px->n_servers = resolve_host(px->loop, cfg->to_host, cfg->to_port, px->servers, TUNNEL_MAX_TARGETS);
     if (px->n_servers < 0) {
@@ -702,6 +948,7 @@ int kproxy_run(const kproxy_config_t *cfg)
                  "only your clients can reach it)",
                  px->bs_host, px->bs_port, cfg->advertised_host);
 
+run:
     uv_timer_init(px->loop, &px->timer);
     px->timer.data = px;
     uv_timer_start(&px->timer, on_startup_timeout, STARTUP_MS, 0);

@@ -9,11 +9,20 @@
  * its broker through the codec (kstream.h): each broker address in each
  * response becomes the advertised host and that broker's tunnel port. A
  * broker seen for the first time gets a tunnel before the response that
- * names it is released; a broker whose address changes is followed. */
+ * names it is released; a broker whose address changes is followed.
+ *
+ * Pre-flight (kcheck.h): every broker of the Metadata answer, and the
+ * bootstrap address, is checked at once while the tunnels open; the table
+ * gains a STATUS column and one line of advice per problem. Brokers learned
+ * later are checked too, and the result logged. --map (kmap.h) decides
+ * where a broker is dialled; log lines name its id, the address it
+ * advertises and, when a map applies, the address dialled. */
 #ifndef BORE_KPROXY_H
 #define BORE_KPROXY_H
 
 #include <stdint.h>
+
+#include "kmap.h"
 
 typedef struct {
     const char *bootstrap_host;  /* any broker */
@@ -25,10 +34,14 @@ typedef struct {
     uint16_t port;               /* public port of the bootstrap tunnel, 0 = any */
     unsigned heartbeat_timeout_ms;
     uint32_t max_frame;
+    const kmap_t *maps; /* --map: where to dial brokers (kmap.h) */
+    int strict;         /* a broker that fails the pre-flight ends the start-up */
+    int check_only;     /* --check: the pre-flight only, no server, no tunnels */
 } kproxy_config_t;
 
 /* Runs until SIGINT/SIGTERM (0), or a fatal error or the server closing a
- * tunnel (prints "Error: ...", returns 1). Warns at start-up when the cluster
+ * tunnel (prints "Error: ...", returns 1). With check_only: 0 when every
+ * address passed the pre-flight, 1 otherwise. Warns at start-up when the cluster
  * is about to be public on an internet-facing server with no protection. */
 int kproxy_run(const kproxy_config_t *cfg);
 

@@ -13,18 +13,21 @@ SECRET = "kafka tunnel secret"
 
 
 class Env:
-    def __init__(self, procs, ns, brokers=3, topics=("orders:6",), bootstrap_of=None):
+    def __init__(self, procs, ns, brokers=3, topics=("orders:6",), bootstrap_of=None, proxy_args=(),
+                 server=None, port=9092):
+        """`server`: another Env's tunnel server, shared (then give another `port`)."""
         self.ns = ns
         self.procs = procs
-        self.server = self.start_server()
+        self.port = port
+        self.server = server or self.start_server()
         self.cluster = KafkaCluster(brokers=brokers, topics=topics, prefix=ns.prefix("c")) if brokers else None
         target = bootstrap_of or self.cluster.bootstrap.split(",")[0]
-        self.proxy = self.start_proxy(target)
+        self.proxy = self.start_proxy(target, port=port, extra=proxy_args)
         m = self.proxy.wait_for(r"^bootstrap\.servers=(\S+)$", timeout=20, stdout=True)
         self.bootstrap = m.group(1)
         self.public = {}
         for line in self.proxy.stdout_text().splitlines():
-            t = re.match(r"^\s+(\d+)\s+(\S+):(\d+)\s+(\S+)$", line)
+            t = re.match(r"^\s+(\d+)\s+(\S+):(\d+)\s+(\S+)", line)
             if t:
                 self.public[int(t.group(1))] = (t.group(2), int(t.group(3)))
 
@@ -35,10 +38,10 @@ class Env:
         p.wait_for("server listening")
         return p
 
-    def start_proxy(self, target, secret=SECRET, port=9092):
+    def start_proxy(self, target, secret=SECRET, port=9092, extra=()):
         return self.procs.start([*self.ns.prefix("c"), BORE, "kafka-proxy", "-b", target, "--to",
                                  CLUSTER_TO_SERVER, "--advertised-host", CLIENT_TO_SERVER, "-s", secret,
-                                 "-p", str(port)])
+                                 "-p", str(port), *extra])
 
     @property
     def client_ns(self):
@@ -51,7 +54,7 @@ class Env:
             m = re.search(r"is public at [^ ]+:(\d+)", line)
             if m:
                 ports.add(int(m.group(1)))
-        return ports | {9092}
+        return ports | {self.port}
 
     def assert_public(self, addresses):
         ports = self.public_ports()

@@ -220,3 +220,30 @@ def test_kafka_proxy_warns_when_its_ports_are_public_and_unprotected(tmp_path):
     r = run("kafka-proxy", "-b", "127.0.0.1:1", "--to", "11.22.33.44",
             "--secret-file", write_secret(tmp_path, "s"))
     assert "with no TLS and no authentication" in r.stderr
+
+
+def test_kafka_proxy_map_strict_check_usage_errors_exit_2():
+    """--map takes ADVERTISED_HOST:PORT=HOST:PORT or NODE_ID=HOST:PORT, may be
+    repeated but not for the same broker; --strict and --check take no value."""
+    bad = {
+        "kafka-1:29092": "expected ADVERTISED_HOST:PORT=HOST:PORT or NODE_ID=HOST:PORT",
+        "kafka-1=127.0.0.1:19092": "the left side must be the advertised HOST:PORT (with its port) or a node id",
+        "1=127.0.0.1": "the right side must be HOST:PORT (with its port)",
+        "1=127.0.0.1:70000": "the right side must be HOST:PORT (with its port)",
+        "99999999999=127.0.0.1:1": "the left side must be",
+    }
+    for value, why in bad.items():
+        r = run("kafka-proxy", "--check", "--map", value)
+        assert r.returncode == 2, (value, r)
+        assert f"invalid value '{value}' for '--map <ADVERTISED_HOST:PORT=HOST:PORT>': {why}" in r.stderr, r.stderr
+    r = run("kafka-proxy", "--check", "--map", "2=a:1", "--map", "2=b:1")
+    assert r.returncode == 2 and "this broker is already mapped by an earlier --map" in r.stderr
+    r = run("kafka-proxy", "--check", "--map", "K-2:9=a:1", "--map", "k-2:9=b:1")  # names: any case
+    assert r.returncode == 2 and "already mapped" in r.stderr
+    r = run("kafka-proxy", "--check=yes")
+    assert r.returncode == 2 and "unexpected value 'yes' for '--check': it takes no value" in r.stderr
+    r = run("kafka-proxy", "--strict", "--strict")
+    assert r.returncode == 2 and "cannot be used multiple times" in r.stderr
+    r = run("kafka-proxy", "--help")
+    for line in ("      --map <ADVERTISED_HOST:PORT=HOST:PORT>", "      --strict  ", "      --check  "):
+        assert line in r.stdout, r.stdout

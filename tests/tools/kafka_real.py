@@ -30,6 +30,13 @@ SCRAM-SHA-256), INTERNAL between brokers, CONTROLLER for the quorum; all on
 namespace, so those addresses are unreachable from the client's).
 Ports: broker i serves clients on base+i, INTERNAL on base+100+i; controller
 c listens on base+200+c.
+
+`advertise=lambda node_id: "kafka-1.internal.example:29091"` makes each
+broker advertise that address for its CLIENT listener instead of the one it
+listens on, as containerised clusters do (a name that resolves only inside
+the container network); INTERNAL and CONTROLLER keep theirs, so the brokers
+still reach each other, and the rig's admin client bootstraps through
+INTERNAL.
 """
 import argparse
 import json
@@ -137,11 +144,12 @@ class Node:
             props["listeners"] = f"CONTROLLER://{c.host}:{c.controller_port(self.id)}"
         else:
             client = f"CLIENT://{c.host}:{c.client_port(self.id)}"
-            internal = f"INTERNAL://{c.host}:{c.base_port + 100 + self.id}"
+            internal = f"INTERNAL://{c.internal_address(self.id)}"
+            advertised = f"CLIENT://{c.advertise(self.id)}" if c.advertise else client
             rf = min(3, max(n, 1))
             props.update({
                 "listeners": f"{client},{internal}",
-                "advertised.listeners": f"{client},{internal}",
+                "advertised.listeners": f"{advertised},{internal}",
                 "inter.broker.listener.name": "INTERNAL",
                 "offsets.topic.replication.factor": rf,
                 "offsets.topic.num.partitions": 6,
@@ -239,7 +247,7 @@ class Node:
 class RealCluster:
     def __init__(self, brokers=3, topics=(), version=DEFAULT_VERSION, prefix=(), host="127.0.0.1",
                  base_port=19090, sasl=False, controllers=1, extra_config=None, format_args=(),
-                 fast_jit=True, workdir=None):
+                 fast_jit=True, workdir=None, advertise=None):
         self.version = version
         self.prefix = list(prefix)
         self.host = host
@@ -247,6 +255,7 @@ class RealCluster:
         self.sasl = sasl
         self.fast_jit = fast_jit
         self.extra_config = dict(extra_config or {})
+        self.advertise = advertise
         self.format_args = list(format_args)
         self.broker_count = brokers
         self.cluster_id = self._random_id()
@@ -325,6 +334,9 @@ class RealCluster:
     def address(self, node_id):
         return f"{self.host}:{self.client_port(node_id)}"
 
+    def internal_address(self, node_id):
+        return f"{self.host}:{self.base_port + 100 + node_id}"
+
     def client_config(self, mechanism="PLAIN", user=None, password=None):
         """Client properties for the SASL variant (Java/librdkafka names)."""
         if not self.sasl:
@@ -345,7 +357,9 @@ class RealCluster:
                     extra = ["security.protocol=SASL_PLAINTEXT", "sasl.mechanism=PLAIN",
                              "sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule "
                              f'required username="{u}" password="{p}";']
-                live = ",".join(self.address(i) for i, b in sorted(self.brokers_.items()) if b.up)
+                # Through INTERNAL when CLIENT advertises addresses the rig cannot reach.
+                where = self.internal_address if self.advertise else self.address
+                live = ",".join(where(i) for i, b in sorted(self.brokers_.items()) if b.up)
                 self._admin_log = open(os.path.join(self.workdir, "admin.log"), "a")
                 self._admin = subprocess.Popen(
                     [*self.prefix, "java", "-Xmx192m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
