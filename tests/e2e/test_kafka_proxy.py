@@ -7,6 +7,7 @@ learned public addresses."""
 import json
 import re
 import socket
+import struct
 import subprocess
 import time
 
@@ -403,6 +404,42 @@ print(call(s2, 17, 0, 3, mech))
     # v0: answered by the proxy with UNSUPPORTED_VERSION and no mechanisms.
     assert v0 == "00000003" + "0023" + "00000000"
     scripted.proxy.wait_for("SaslHandshake v0")
+
+
+def test_request_reusing_an_in_flight_correlation_id_closes_the_connection(scripted):
+    """Issue 13, item 1: Produce acks=0 with correlation id 7 (which Kafka,
+    like this broker, never answers), then Metadata v1 with id 7 too. Matched
+    to the Produce, the Metadata response would reach the client unscanned,
+    with the broker's internal address. The proxy closes the connection
+    instead, says why, and answers the same Metadata on a fresh connection
+    with public addresses only."""
+    r = subprocess.run([*scripted.client_ns, "/usr/bin/python3", "-c", f"""
+import socket, struct
+def frame(key, ver, corr, body):
+    hdr = struct.pack('>hhih', key, ver, corr, 4) + b'test'
+    return struct.pack('>i', len(hdr) + len(body)) + hdr + body
+produce = frame(0, 3, 7, struct.pack('>hhii', -1, 0, 30000, 0))  # no txn, acks=0, no topics
+metadata = lambda corr: frame(3, 1, corr, struct.pack('>i', -1))
+s = socket.create_connection(({CLIENT_TO_SERVER!r}, 9092), timeout=10)
+s.sendall(produce)
+s.sendall(metadata(7))
+try:
+    got = s.recv(65536)  # EOF, or the first byte of a response
+except ConnectionResetError:
+    got = b''
+print(got.hex())
+s2 = socket.create_connection(({CLIENT_TO_SERVER!r}, 9092), timeout=10)
+s2.sendall(metadata(8))
+size = struct.unpack('>i', s2.recv(4, socket.MSG_WAITALL))[0]
+print(s2.recv(size, socket.MSG_WAITALL).hex())
+"""], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr[-3000:]
+    first, fresh = r.stdout.split("\n")[:2]
+    assert first == "", f"a response reached the client: {bytes.fromhex(first)!r}"
+    scripted.proxy.wait_for(r"closing a client connection: request \(api 3 v1\) reuses correlation id 7")
+    fresh = bytes.fromhex(fresh)
+    assert fresh[:4] == struct.pack(">i", 8)
+    assert CLIENT_TO_SERVER.encode() in fresh and b"127.0.0.1" not in fresh
 
 
 # ---- acks=0, pipelining, large frames -------------------------------------------------------------

@@ -8,8 +8,9 @@ any codec knows.
 
 Answers ApiVersions (v0-v3, in the requested layout), Metadata (v0-v12: this
 broker, id 1, at its internal address, and no topics), DescribeCluster (v0-v1:
-the same broker), SaslHandshake (v0-v1: PLAIN) and SaslAuthenticate (v0-v2:
-success). With --high it advertises Metadata, FindCoordinator and
+the same broker), SaslHandshake (v0-v1: PLAIN), SaslAuthenticate (v0-v2:
+success) and Produce (v0-v8: no topics) - except, like Kafka, Produce with
+acks=0, which is never answered. With --high it advertises Metadata, FindCoordinator and
 DescribeCluster up to version 99.
 """
 import json
@@ -107,6 +108,22 @@ def sasl_authenticate(v):
     return body, flex
 
 
+def produce_acks(req, v):
+    """Acks of a Produce v0-v8 request (header v1: ClientId, then
+    TransactionalId from v3)."""
+    off = 8
+    n = struct.unpack(">h", req[off:off + 2])[0]
+    off += 2 + max(n, 0)
+    if v >= 3:
+        n = struct.unpack(">h", req[off:off + 2])[0]
+        off += 2 + max(n, 0)
+    return struct.unpack(">h", req[off:off + 2])[0]
+
+
+def produce(v):
+    return array([], False) + (i32(0) if v >= 1 else b""), False
+
+
 def serve(conn, port):
     buf = b""
     while True:
@@ -131,6 +148,10 @@ def serve(conn, port):
                 body, flex = sasl_handshake(v)
             elif key == 36:
                 body, flex = sasl_authenticate(v)
+            elif key == 0 and v <= 8:
+                if produce_acks(req, v) == 0:
+                    continue  # Kafka never answers acks=0
+                body, flex = produce(v)
             else:
                 conn.close()
                 return
