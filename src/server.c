@@ -49,6 +49,7 @@ typedef struct conn {
     unsigned n_parked;
     size_t rlen;
     uint8_t *rbuf; /* CONN_RBUF bytes; freed when the connection becomes a relay */
+    size_t outq;   /* heap held by queued control writes (ctl_write_t.cost) */
     char peer[NET_ADDR_STRLEN];
 } conn_t;
 
@@ -78,10 +79,15 @@ struct server {
     int stopping;
 };
 
+/* One queued control write: the request and its bytes in one allocation,
+ * all of which counts towards CTL_OUTQ_MAX. */
 typedef struct {
     uv_write_t req;
-    uint8_t data[2 * (FRAME_MAX + 1)];
+    size_t cost; /* what this record holds of the heap */
+    uint8_t data[];
 } ctl_write_t;
+
+#define MALLOC_OVERHEAD 16 /* a glibc chunk header, rounded up */
 
 static void conn_close(conn_t *c);
 
@@ -90,15 +96,18 @@ static void conn_close(conn_t *c);
 static void on_ctl_write(uv_write_t *req, int status)
 {
     conn_t *c = req->data; /* not handle->data: a relay may own the handle now */
+    c->outq -= ((ctl_write_t *)req)->cost;
     free(req);
     if (c->state == CONN_CLOSING || c->state == CONN_RELAY) return;
     if (status < 0 || c->close_after_write) conn_close(c);
 }
 
 /* Writes bytes to a control connection. Tries a direct write first; the rest
- * is queued unless the peer already has CTL_OUTQ_MAX bytes it is not reading,
- * in which case the connection is dropped. With close_after, the connection
- * closes once the bytes are out (an Error before close). */
+ * is queued unless that would make the queued writes hold more than
+ * CTL_OUTQ_MAX bytes of heap (records included, not just payload: a 12-byte
+ * Heartbeat costs ~250), in which case the peer is not reading and the
+ * connection is dropped. With close_after, the connection closes once the
+ * bytes are out (an Error before close). */
 static void conn_send(conn_t *c, const uint8_t *p, size_t n, int close_after)
 {
     uv_stream_t *s = (uv_stream_t *)&c->tcp;
@@ -114,24 +123,28 @@ static void conn_send(conn_t *c, const uint8_t *p, size_t n, int close_after)
         return;
     }
     if (w < 0) w = 0;
-    if (s->write_queue_size > CTL_OUTQ_MAX) {
-        log_warn("%s is not reading its control connection; dropping it", c->peer);
+    size_t left = n - (size_t)w, cost = sizeof(ctl_write_t) + left + MALLOC_OVERHEAD;
+    if (c->outq + cost > CTL_OUTQ_MAX) {
+        log_warn("%s is not reading its control connection; dropping it (%zu bytes queued)",
+                 c->peer, c->outq);
         conn_close(c);
         return;
     }
-    ctl_write_t *wr = malloc(sizeof *wr);
-    if (wr == NULL || n - (size_t)w > sizeof wr->data) {
-        free(wr);
+    ctl_write_t *wr = malloc(sizeof *wr + left);
+    if (wr == NULL) {
         conn_close(c);
         return;
     }
-    memcpy(wr->data, p + w, n - (size_t)w);
-    b = uv_buf_init((char *)wr->data, (unsigned)(n - (size_t)w));
+    wr->cost = cost;
+    memcpy(wr->data, p + w, left);
+    b = uv_buf_init((char *)wr->data, (unsigned)left);
     wr->req.data = c;
     if (uv_write(&wr->req, s, &b, 1, on_ctl_write) != 0) {
         free(wr);
         conn_close(c);
+        return;
     }
+    c->outq += cost;
 }
 
 static void conn_send_error(conn_t *c, const char *text)

@@ -100,6 +100,26 @@ class Proc:
         return self.wait()
 
 
+def sanitized():
+    """True if BORE is an ASan build: its RSS then says nothing about ours."""
+    with open(BORE, "rb") as f:
+        return b"__asan_init" in f.read()
+
+
+def proc_status(pid, field):
+    """A /proc/<pid>/status figure in KiB (VmRSS, VmHWM, ...)."""
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise KeyError(field)
+
+
+def reset_peak_rss(pid):
+    with open(f"/proc/{pid}/clear_refs", "w") as f:
+        f.write("5")  # VmHWM := VmRSS
+
+
 def sanitizer_report(text):
     return "Sanitizer" in text or "runtime error:" in text
 

@@ -1,9 +1,12 @@
 """The operator caps beyond upstream: each refuses the excess and the
 server keeps serving everyone else."""
 import json
+import re
 import socket
+import threading
 
-from conftest import Ctl, listen_local
+from conftest import Ctl, listen_local, proc_status, reset_peak_rss, sanitized
+from netns import PrivateNet
 
 RANGE = ["--min-port", "43000", "--max-port", "43999"]
 
@@ -103,3 +106,77 @@ def test_accepting_frees_a_parked_slot(procs):
     v2 = socket.create_connection((srv.addr, port), timeout=5)
     assert json.loads(next_connection(c))["Connection"] != uid
     v2.close()
+
+
+# ---- issue 13: what a peer can make the server hold -----------------------------
+
+SMALL_TCP = {"net.ipv4.tcp_wmem": "4096 4096 4096", "net.ipv4.tcp_rmem": "4096 4096 4096"}
+CTL_OUTQ_MAX = 65536
+
+
+def drain_frames(ctl, counter):
+    """Reads a control connection until EOF, counting Connection frames."""
+    def run():
+        while (f := ctl.frame()) is not None:
+            if f.startswith(b'{"Connection":'):
+                with counter["cond"]:
+                    counter["n"] += 1
+                    counter["cond"].notify_all()
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    return t
+
+
+def test_control_queue_of_a_client_that_stops_reading_costs_at_most_its_cap(procs):
+    """Issue 13, item 4: the 64 KiB cap on queued control output counts the
+    heap really held (write records included), not just payload. A client
+    stops reading its control connection while visitors arrive; with small
+    TCP buffers the kernel absorbs little, so the server queues. Its peak
+    RSS growth until the drop, less what the parked visitors themselves
+    cost (measured on a tunnel whose client reads), stays within the cap
+    plus a small constant."""
+    with PrivateNet(SMALL_TCP):
+        srv = procs.server(*RANGE, "--max-pending", "8192", "--max-pending-per-tunnel", "4096")
+        pid = srv.p.pid
+        # The cost of a parked visitor, on a tunnel whose client reads.
+        reader, port_a = raw_tunnel(srv.addr)
+        seen = {"n": 0, "cond": threading.Condition()}
+        drain_frames(reader, seen)
+        n_a = 1000
+        before = proc_status(pid, "VmRSS")
+        held = [socket.create_connection((srv.addr, port_a), timeout=5) for _ in range(n_a)]
+        with seen["cond"]:
+            assert seen["cond"].wait_for(lambda: seen["n"] == n_a, 30)
+        per_visitor = (proc_status(pid, "VmRSS") - before) / n_a
+
+        # A client that stops reading, with a receive buffer as small as it gets.
+        s = socket.socket()
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1024)
+        s.settimeout(5)
+        s.connect((srv.addr, 7835))
+        s.sendall(b'{"Hello":0}\0')
+        hello = b""
+        while b"\0" not in hello:
+            hello += s.recv(1)  # the Hello answer, and not one byte more
+        port_b = json.loads(hello[:-1])["Hello"]
+        mark = len(srv.lines)
+        base = proc_status(pid, "VmRSS")
+        reset_peak_rss(pid)
+        n_b = 0
+        dropped = r"is not reading its control connection; dropping it"
+        while n_b < 4000 and not any(re.search(dropped, l or "") for l in srv.lines[mark:]):
+            try:
+                held.append(socket.create_connection((srv.addr, port_b), timeout=5))
+            except ConnectionRefusedError:
+                break  # dropped: the tunnel port is closed
+            n_b += 1
+        srv.wait_for(dropped, start=mark)
+        growth = proc_status(pid, "VmHWM") - base
+        for v in held:
+            v.close()
+    if sanitized():
+        return  # ASan's allocator: RSS says nothing about ours
+    queue_kib = growth - n_b * per_visitor
+    print(f"per parked visitor {per_visitor:.2f} KiB; {n_b} visitors until the drop; "
+          f"peak growth {growth} KiB, of which the control queue {queue_kib:.0f} KiB")
+    assert queue_kib <= CTL_OUTQ_MAX / 1024 + 48, (growth, n_b, per_visitor)
