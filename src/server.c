@@ -5,6 +5,7 @@
 #include <openssl/rand.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "auth.h"
 #include "frame.h"
@@ -36,7 +37,7 @@ typedef struct server server_t;
 typedef struct conn {
     uv_tcp_t tcp; /* first: relay.c hands it back by this pointer */
     uv_timer_t timer;    /* handshake deadline, then heartbeats */
-    uv_tcp_t listener;   /* the tunnel port (TUNNEL only) */
+    net_listener_t listener; /* the tunnel port (TUNNEL only) */
     server_t *srv;
     list_t link;         /* srv->conns, while AUTH/HELLO/TUNNEL */
     enum conn_state state;
@@ -67,7 +68,7 @@ struct server {
     const server_config_t *cfg;
     uv_loop_t *loop;
     uint8_t key[AUTH_KEY_LEN];
-    uv_tcp_t control;
+    net_listener_t control;
     uv_timer_t expiry;
     uv_signal_t sigint, sigterm;
     list_t conns;
@@ -75,7 +76,8 @@ struct server {
     list_t relays;
     list_t buckets[VISITOR_BUCKETS];
     unsigned n_handshakes, n_tunnels, n_parked;
-    uint64_t last_accept_error;
+    uint64_t accept_errors; /* accept failures, EMFILE included */
+    uint64_t last_accept_log;
     int stopping;
 };
 
@@ -269,7 +271,7 @@ static void conn_close(conn_t *c)
     list_remove(&c->link);
     uv_close((uv_handle_t *)&c->tcp, conn_on_close);
     uv_close((uv_handle_t *)&c->timer, conn_on_close);
-    if (c->has_listener) uv_close((uv_handle_t *)&c->listener, conn_on_close);
+    if (c->has_listener) net_listener_close(&c->listener, conn_on_close);
 }
 
 /* ---- tunnels --------------------------------------------------------------- */
@@ -282,25 +284,42 @@ static void on_heartbeat(uv_timer_t *t)
     if (n > 0) conn_send(c, out, (size_t)n, 0);
 }
 
-static void on_visitor(uv_stream_t *l, int status)
+/* EMFILE and friends: the listener has shed the pending connection (the
+ * peer sees EOF); we count, log at most once a second, and keep serving. */
+static void accept_failed(server_t *s, const net_listener_t *l, int status)
 {
-    conn_t *c = l->data;
+    uint64_t now = uv_now(s->loop);
+    if (s->accept_errors++ > 0 && now - s->last_accept_log < 1000) return;
+    s->last_accept_log = now;
+    log_error("accept failed on port %u: %s (%s; %llu accept errors so far)",
+              net_local_port(l->fd), uv_strerror(status),
+              l->shed ? "the connection was closed at once" : "the connection waits",
+              (unsigned long long)s->accept_errors);
+}
+
+static void on_visitor(net_listener_t *l, int fd, int status)
+{
+    conn_t *c = l->poll.data;
     server_t *s = c->srv;
     if (status < 0) {
-        log_warn("accept on port %u failed: %s", c->port, uv_strerror(status));
+        accept_failed(s, l, status);
         return;
     }
     visitor_t *v = calloc(1, sizeof *v);
-    if (v == NULL || uv_tcp_init(s->loop, &v->tcp) != 0) {
-        free(v);
+    if (v == NULL) {
+        close(fd);
         log_error("out of memory accepting a visitor on port %u", c->port);
         return;
     }
-    v->tcp.data = v;
-    if (uv_accept(l, (uv_stream_t *)&v->tcp) != 0) {
-        uv_close((uv_handle_t *)&v->tcp, visitor_free);
+    int initialised;
+    if (net_adopt(s->loop, &v->tcp, fd, &initialised) != 0) {
+        if (initialised)
+            uv_close((uv_handle_t *)&v->tcp, visitor_free);
+        else
+            free(v);
         return;
     }
+    v->tcp.data = v;
     if (s->n_parked >= s->cfg->max_pending || c->n_parked >= s->cfg->max_pending_per_tunnel) {
         log_warn("port %u: too many visitors waiting to be accepted (%u here, %u in all); refusing one",
                  c->port, c->n_parked, s->n_parked);
@@ -355,14 +374,14 @@ static const char *open_tunnel(conn_t *c, uint16_t want)
     }
     if (rc >= 0) {
         int initialised;
-        c->listener.data = c;
-        rc = net_listen_start(s->loop, &c->listener, rc, 128, on_visitor, &initialised);
+        rc = net_listener_start(s->loop, &c->listener, rc, on_visitor, &initialised);
+        c->listener.poll.data = c;
         if (initialised) {
             c->has_listener = 1;
             c->open_handles++;
         }
         if (rc == 0) {
-            c->port = net_local_port(&c->listener);
+            c->port = net_local_port(c->listener.fd);
             return NULL;
         }
         log_error("cannot listen on the tunnel port: %s", uv_strerror(rc));
@@ -526,17 +545,11 @@ static void on_conn_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
 
 /* ---- control listener ------------------------------------------------------ */
 
-static void on_control(uv_stream_t *l, int status)
+static void on_control(net_listener_t *l, int fd, int status)
 {
-    server_t *s = l->data;
+    server_t *s = l->poll.data;
     if (status < 0) {
-        /* EMFILE and friends: libuv keeps a spare fd to shed the pending
-         * connection; we log (at most once a second) and keep serving. */
-        uint64_t now = uv_now(s->loop);
-        if (now - s->last_accept_error >= 1000) {
-            log_error("accept failed: %s", uv_strerror(status));
-            s->last_accept_error = now;
-        }
+        accept_failed(s, l, status);
         return;
     }
     conn_t *c = calloc(1, sizeof *c);
@@ -544,21 +557,27 @@ static void on_control(uv_stream_t *l, int status)
         free(c);
         c = NULL;
     }
-    if (c == NULL || uv_tcp_init(s->loop, &c->tcp) != 0) {
-        if (c) free(c->rbuf);
-        free(c);
+    if (c == NULL) {
+        close(fd);
         log_error("out of memory accepting a connection");
         return;
     }
     c->srv = s;
-    c->tcp.data = c;
     c->open_handles = 1;
     list_init(&c->link);
     list_init(&c->parked);
-    if (uv_accept(l, (uv_stream_t *)&c->tcp) != 0) {
-        uv_close((uv_handle_t *)&c->tcp, conn_on_close);
+    int initialised;
+    if (net_adopt(s->loop, &c->tcp, fd, &initialised) != 0) {
+        if (initialised) {
+            c->tcp.data = c;
+            uv_close((uv_handle_t *)&c->tcp, conn_on_close);
+        } else {
+            free(c->rbuf);
+            free(c);
+        }
         return;
     }
+    c->tcp.data = c;
     net_peer(&c->tcp, c->peer);
     if (s->n_handshakes >= s->cfg->max_handshakes) {
         log_warn("refusing %s: %u connections already in handshake (--max-handshakes)", c->peer,
@@ -599,7 +618,7 @@ static void on_signal(uv_signal_t *sig, int signum)
     if (s->stopping) return;
     s->stopping = 1;
     log_info("received %s, shutting down", signum == SIGINT ? "SIGINT" : "SIGTERM");
-    uv_close((uv_handle_t *)&s->control, NULL);
+    net_listener_close(&s->control, NULL);
     uv_close((uv_handle_t *)&s->expiry, NULL);
     uv_close((uv_handle_t *)&s->sigint, NULL);
     uv_close((uv_handle_t *)&s->sigterm, NULL);
@@ -625,10 +644,11 @@ int server_run(const server_config_t *cfg)
         return 1;
     }
     int initialised, rc;
-    s.control.data = &s;
-    if ((rc = net_listen_start(s.loop, &s.control, fd, 511, on_control, &initialised)) != 0) {
+    rc = net_listener_start(s.loop, &s.control, fd, on_control, &initialised);
+    s.control.poll.data = &s;
+    if (rc != 0) {
         log_error("cannot listen on %s:%d: %s", cfg->bind_addr, CONTROL_PORT, uv_strerror(rc));
-        if (initialised) uv_close((uv_handle_t *)&s.control, NULL);
+        if (initialised) net_listener_close(&s.control, NULL);
         uv_run(s.loop, UV_RUN_DEFAULT);
         uv_loop_close(s.loop);
         return 1;
