@@ -75,6 +75,8 @@ static int cmd_server(int argc, char **argv)
          "IP address where tunnels will listen on, defaults to --bind-addr", 0, NULL},
         {0, "max-handshakes", "N", "BORE_MAX_HANDSHAKES", "1024",
          "Connections allowed in handshake (unauthenticated) at once", 0, NULL},
+        {0, "max-handshakes-per-source", "N", "BORE_MAX_HANDSHAKES_PER_SOURCE", "128",
+         "Handshakes one address (IPv6: one /64) may hold once half of them are taken", 0, NULL},
         {0, "max-tunnels", "N", "BORE_MAX_TUNNELS", "1024", "Tunnels allowed at once", 0, NULL},
         {0, "max-pending", "N", "BORE_MAX_PENDING", "8192",
          "Visitors waiting to be accepted, over all tunnels", 0, NULL},
@@ -89,9 +91,10 @@ static int cmd_server(int argc, char **argv)
     cfg.bind_tunnels = opts[4].value ? opts[4].value : cfg.bind_addr;
     if (cli_u16(&cmd, &opts[0], &cfg.min_port) || cli_u16(&cmd, &opts[1], &cfg.max_port) ||
         cli_uint(&cmd, &opts[5], 1, 1000000, &cfg.max_handshakes) ||
-        cli_uint(&cmd, &opts[6], 1, 1000000, &cfg.max_tunnels) ||
-        cli_uint(&cmd, &opts[7], 1, 1000000, &cfg.max_pending) ||
-        cli_uint(&cmd, &opts[8], 1, 1000000, &cfg.max_pending_per_tunnel))
+        cli_uint(&cmd, &opts[6], 1, 1000000, &cfg.max_handshakes_per_source) ||
+        cli_uint(&cmd, &opts[7], 1, 1000000, &cfg.max_tunnels) ||
+        cli_uint(&cmd, &opts[8], 1, 1000000, &cfg.max_pending) ||
+        cli_uint(&cmd, &opts[9], 1, 1000000, &cfg.max_pending_per_tunnel))
         return CLI_USAGE;
     if (cfg.min_port > cfg.max_port) {
         fprintf(stderr, "error: port range is empty\n");

@@ -14,6 +14,7 @@
 #include "msg.h"
 #include "net.h"
 #include "relay.h"
+#include "srcmap.h"
 #include "uuid.h"
 
 #define LOG_TARGET "bore::server"
@@ -52,6 +53,7 @@ typedef struct conn {
     uint8_t *rbuf; /* CONN_RBUF bytes; freed when the connection becomes a relay */
     size_t outq;   /* heap held by queued control writes (ctl_write_t.cost) */
     char peer[NET_ADDR_STRLEN];
+    src_key_t src; /* counted in srv->handshakes_by_src while AUTH/HELLO */
 } conn_t;
 
 typedef struct visitor {
@@ -76,6 +78,8 @@ struct server {
     list_t relays;
     list_t buckets[VISITOR_BUCKETS];
     unsigned n_handshakes, n_tunnels, n_parked;
+    srcmap_t handshakes_by_src;
+    uint64_t n_refused, last_refusal_log;
     uint64_t accept_errors; /* accept failures, EMFILE included */
     uint64_t last_accept_log;
     int stopping;
@@ -250,7 +254,10 @@ static void conn_set_state(conn_t *c, enum conn_state to)
     log_debug("%s: %s -> %s", c->peer, state_names[c->state], state_names[to]);
     server_t *s = c->srv;
     if (c->state == CONN_AUTH || c->state == CONN_HELLO) {
-        if (to != CONN_AUTH && to != CONN_HELLO) s->n_handshakes--;
+        if (to != CONN_AUTH && to != CONN_HELLO) {
+            s->n_handshakes--;
+            srcmap_remove(&s->handshakes_by_src, &c->src);
+        }
     } else if (c->state == CONN_TUNNEL) {
         s->n_tunnels--;
     }
@@ -545,6 +552,44 @@ static void on_conn_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
 
 /* ---- control listener ------------------------------------------------------ */
 
+/* Refusals come in floods: at most one line a second, with a running count. */
+static void log_refusal(server_t *s, const conn_t *c, const char *why, unsigned held)
+{
+    uint64_t now = uv_now(s->loop);
+    if (s->n_refused++ > 0 && now - s->last_refusal_log < 1000) return;
+    s->last_refusal_log = now;
+    log_warn("refusing %s: %u %s (%llu refused so far)", c->peer, held, why,
+             (unsigned long long)s->n_refused);
+}
+
+/* The handshake pool (--max-handshakes) is shared fairly: once half of it
+ * is taken, a source (srcmap.h) that already holds
+ * --max-handshakes-per-source slots gets no more, so one address flooding
+ * the control port holds at most half the pool and everyone else keeps
+ * getting in (OpenSSH's PerSourceMaxStartups, in spirit). Below half, a
+ * busy client's burst of Accept connections is never refused. Returns 1 and
+ * counts c's source, or 0 after logging the refusal. */
+static int admit_handshake(server_t *s, conn_t *c)
+{
+    const server_config_t *cfg = s->cfg;
+    if (s->n_handshakes >= cfg->max_handshakes) {
+        log_refusal(s, c, "connections already in handshake (--max-handshakes)", s->n_handshakes);
+        return 0;
+    }
+    if (src_key_of(&c->tcp, &c->src) != 0) return 0; /* already gone */
+    unsigned mine = srcmap_count(&s->handshakes_by_src, &c->src);
+    if (s->n_handshakes >= cfg->max_handshakes / 2 && mine >= cfg->max_handshakes_per_source) {
+        log_refusal(s, c, "connections from this source in handshake (--max-handshakes-per-source)",
+                    mine);
+        return 0;
+    }
+    if (srcmap_add(&s->handshakes_by_src, &c->src) != 0) {
+        log_error("out of memory accepting a connection");
+        return 0;
+    }
+    return 1;
+}
+
 static void on_control(net_listener_t *l, int fd, int status)
 {
     server_t *s = l->poll.data;
@@ -579,9 +624,7 @@ static void on_control(net_listener_t *l, int fd, int status)
     }
     c->tcp.data = c;
     net_peer(&c->tcp, c->peer);
-    if (s->n_handshakes >= s->cfg->max_handshakes) {
-        log_warn("refusing %s: %u connections already in handshake (--max-handshakes)", c->peer,
-                 s->n_handshakes);
+    if (!admit_handshake(s, c)) {
         uv_close((uv_handle_t *)&c->tcp, conn_on_close);
         return;
     }
@@ -635,6 +678,7 @@ int server_run(const server_config_t *cfg)
     list_init(&s.conns);
     list_init(&s.parked);
     list_init(&s.relays);
+    srcmap_init(&s.handshakes_by_src);
     for (size_t i = 0; i < VISITOR_BUCKETS; i++) list_init(&s.buckets[i]);
     if (cfg->secret) auth_key(cfg->secret, strlen(cfg->secret), s.key);
 
@@ -668,6 +712,7 @@ int server_run(const server_config_t *cfg)
     uv_run(s.loop, UV_RUN_DEFAULT);
     uv_loop_close(s.loop);
     OPENSSL_cleanse(s.key, sizeof s.key);
+    srcmap_free(&s.handshakes_by_src);
     relay_pool_drain();
     log_info("server stopped");
     return 0;

@@ -6,8 +6,8 @@
  * (an accept connection handed to relay.c). Visitors on a tunnel port are
  * parked under a fresh UUID until the client accepts them or 10 s pass.
  *
- * Beyond upstream: caps on handshakes in flight, tunnels, and parked
- * visitors (per tunnel and in total); TCP keepalive on control connections;
+ * Beyond upstream: caps on handshakes in flight (shared fairly between
+ * source addresses), tunnels, and parked visitors (per tunnel and in total); TCP keepalive on control connections;
  * a control peer that stops reading is dropped; clean SIGINT/SIGTERM exit. */
 #ifndef BORE_SERVER_H
 #define BORE_SERVER_H
@@ -21,6 +21,7 @@ typedef struct {
     uint16_t min_port, max_port;
     const char *secret; /* NULL: authentication off; "" is a valid secret */
     unsigned max_handshakes;
+    unsigned max_handshakes_per_source; /* once half of max_handshakes are taken */
     unsigned max_tunnels;
     unsigned max_pending;
     unsigned max_pending_per_tunnel;

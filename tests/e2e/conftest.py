@@ -174,8 +174,9 @@ def procs():
 class Ctl:
     """A raw control connection that speaks frames by hand."""
 
-    def __init__(self, addr, timeout=5):
-        self.s = socket.create_connection((addr, CONTROL_PORT), timeout=timeout)
+    def __init__(self, addr, timeout=5, source=None):
+        self.s = socket.create_connection((addr, CONTROL_PORT), timeout=timeout,
+                                          source_address=(source, 0) if source else None)
         self.buf = b""
 
     def send(self, data):

@@ -180,3 +180,68 @@ def test_control_queue_of_a_client_that_stops_reading_costs_at_most_its_cap(proc
     print(f"per parked visitor {per_visitor:.2f} KiB; {n_b} visitors until the drop; "
           f"peak growth {growth} KiB, of which the control queue {queue_kib:.0f} KiB")
     assert queue_kib <= CTL_OUTQ_MAX / 1024 + 48, (growth, n_b, per_visitor)
+
+
+def flood_control_port(addr, source, stop, rate=600, hold=3.5):
+    """Opens connections to the control port from `source` at `rate` a
+    second and never sends a Hello; each is closed after `hold` seconds (the
+    server's deadline is 3 s). Returns the thread; set `stop` to end it."""
+    import collections
+    import time
+
+    def run():
+        held = collections.deque()
+        nxt = time.monotonic()
+        while not stop.is_set():
+            now = time.monotonic()
+            while held and held[0][0] < now - hold:
+                held.popleft()[1].close()
+            if now < nxt:
+                time.sleep(nxt - now)  # pacing the flood, not waiting for an event
+                continue
+            nxt += 1 / rate
+            s = socket.socket()
+            s.bind((source, 0))
+            s.settimeout(2)
+            try:
+                s.connect((addr, 7835))
+            except OSError:
+                s.close()
+                continue
+            held.append((now, s))
+        for _, s in held:
+            s.close()
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    return t
+
+
+def test_one_flooding_address_cannot_lock_others_out_of_the_control_port(procs):
+    """Issue 13, item 2: 127.0.0.2 opens 600 connections a second and never
+    sends a Hello - enough to keep every one of the default 1,024 handshake
+    slots taken. Meanwhile a client on 127.0.0.3 opens a tunnel every 0.1 s:
+    at least 95 % of them succeed, because once half the pool is taken a
+    source holding 128 slots gets no more."""
+    import time
+    srv = procs.server(*RANGE, env={"BORE_LOG": "info"})
+    stop = threading.Event()
+    flood = flood_control_port(srv.addr, "127.0.0.2", stop)
+    try:
+        srv.wait_for(r"refusing 127\.0\.0\.2:\d+: \d+ connections", timeout=20)  # the pool is contested
+        ok = attempts = 0
+        while attempts < 60:
+            attempts += 1
+            try:
+                c = Ctl(srv.addr, timeout=2, source="127.0.0.3")
+                c.send(b'{"Hello":0}\0')
+                f = c.frame()
+                ok += f is not None and f.startswith(b'{"Hello":')
+                c.close()
+            except OSError:
+                pass
+            time.sleep(0.1)  # the legitimate client's pace
+    finally:
+        stop.set()
+        flood.join(15)
+    print(f"{ok}/{attempts} tunnels opened during the flood")
+    assert ok >= 0.95 * attempts, f"only {ok} of {attempts} tunnels opened"
