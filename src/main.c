@@ -82,6 +82,12 @@ static int cmd_server(int argc, char **argv)
          "Visitors waiting to be accepted, over all tunnels", 0, NULL},
         {0, "max-pending-per-tunnel", "N", "BORE_MAX_PENDING_PER_TUNNEL", "1024",
          "Visitors waiting to be accepted, per tunnel", 0, NULL},
+        {0, "max-relays", "N", "BORE_MAX_RELAYS", "8192",
+         "Visitor connections relayed at once, over all tunnels", 0, NULL},
+        {0, "max-relays-per-tunnel", "N", "BORE_MAX_RELAYS_PER_TUNNEL", "2048",
+         "Visitor connections relayed at once, per tunnel", 0, NULL},
+        {0, "max-relay-memory", "MIB", "BORE_MAX_RELAY_MEMORY", "256",
+         "Buffer memory all relays may hold, in MiB, beyond 8 KiB each", 0, NULL},
     };
     cli_cmd_t cmd = {"server", "Runs the remote proxy server", opts, sizeof opts / sizeof opts[0]};
     int rc = cli_parse(&cmd, argc, argv);
@@ -94,7 +100,10 @@ static int cmd_server(int argc, char **argv)
         cli_uint(&cmd, &opts[6], 1, 1000000, &cfg.max_handshakes_per_source) ||
         cli_uint(&cmd, &opts[7], 1, 1000000, &cfg.max_tunnels) ||
         cli_uint(&cmd, &opts[8], 1, 1000000, &cfg.max_pending) ||
-        cli_uint(&cmd, &opts[9], 1, 1000000, &cfg.max_pending_per_tunnel))
+        cli_uint(&cmd, &opts[9], 1, 1000000, &cfg.max_pending_per_tunnel) ||
+        cli_uint(&cmd, &opts[10], 1, 1000000, &cfg.max_relays) ||
+        cli_uint(&cmd, &opts[11], 1, 1000000, &cfg.max_relays_per_tunnel) ||
+        cli_uint(&cmd, &opts[12], 1, 1u << 20, &cfg.max_relay_memory_mib))
         return CLI_USAGE;
     if (cfg.min_port > cfg.max_port) {
         fprintf(stderr, "error: port range is empty\n");

@@ -3,6 +3,7 @@
 
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -49,6 +50,7 @@ typedef struct conn {
     uint8_t challenge[16];
     list_t parked;       /* visitor_t.tunnel_link */
     unsigned n_parked;
+    unsigned n_relays; /* relays of this tunnel's visitors, each holding a reference */
     size_t rlen;
     uint8_t *rbuf; /* CONN_RBUF bytes; freed when the connection becomes a relay */
     size_t outq;   /* heap held by queued control writes (ctl_write_t.cost) */
@@ -77,7 +79,7 @@ struct server {
     list_t parked; /* visitor_t.expiry_link, oldest first */
     list_t relays;
     list_t buckets[VISITOR_BUCKETS];
-    unsigned n_handshakes, n_tunnels, n_parked;
+    unsigned n_handshakes, n_tunnels, n_parked, n_relays;
     srcmap_t handshakes_by_src;
     uint64_t n_refused, last_refusal_log;
     uint64_t accept_errors; /* accept failures, EMFILE included */
@@ -176,6 +178,16 @@ static void conn_send_with_heartbeat(conn_t *c, const uint8_t *p, int n)
     }
     memcpy(out, p, (size_t)n);
     conn_send(c, out, (size_t)(n + h), 0);
+}
+
+/* Refusals come in floods: at most one line a second, with a running count. */
+static void log_refusal(server_t *s, const char *who, const char *why, unsigned held)
+{
+    uint64_t now = uv_now(s->loop);
+    if (s->n_refused++ > 0 && now - s->last_refusal_log < 1000) return;
+    s->last_refusal_log = now;
+    log_warn("refusing %s: %u %s (%llu refused so far)", who, held, why,
+             (unsigned long long)s->n_refused);
 }
 
 /* ---- parked visitors ----------------------------------------------------- */
@@ -304,6 +316,24 @@ static void accept_failed(server_t *s, const net_listener_t *l, int status)
               (unsigned long long)s->accept_errors);
 }
 
+/* 1 (after logging the refusal of `what`) if tunnel t has all the relays
+ * --max-relays-per-tunnel allows, or the server all --max-relays does. */
+static int relays_full(conn_t *t, const char *what)
+{
+    server_t *s = t->srv;
+    char who[64];
+    snprintf(who, sizeof who, "%s on port %u", what, t->port);
+    if (t->n_relays >= s->cfg->max_relays_per_tunnel) {
+        log_refusal(s, who, "relays on this tunnel (--max-relays-per-tunnel)", t->n_relays);
+        return 1;
+    }
+    if (s->n_relays >= s->cfg->max_relays) {
+        log_refusal(s, who, "relays in all (--max-relays)", s->n_relays);
+        return 1;
+    }
+    return 0;
+}
+
 static void on_visitor(net_listener_t *l, int fd, int status)
 {
     conn_t *c = l->poll.data;
@@ -327,6 +357,10 @@ static void on_visitor(net_listener_t *l, int fd, int status)
         return;
     }
     v->tcp.data = v;
+    if (relays_full(c, "a visitor")) {
+        uv_close((uv_handle_t *)&v->tcp, visitor_free);
+        return;
+    }
     if (s->n_parked >= s->cfg->max_pending || c->n_parked >= s->cfg->max_pending_per_tunnel) {
         log_warn("port %u: too many visitors waiting to be accepted (%u here, %u in all); refusing one",
                  c->port, c->n_parked, s->n_parked);
@@ -415,6 +449,14 @@ static void handle_hello(conn_t *c, uint16_t want)
     conn_send_with_heartbeat(c, out, msg_encode_port(MSG_HELLO, c->port, out, sizeof out));
 }
 
+static void on_relay_end(void *user)
+{
+    conn_t *t = user;
+    t->n_relays--;
+    t->srv->n_relays--;
+    conn_unref(t);
+}
+
 /* Accept(uuid): hand this connection and the parked visitor to a relay,
  * forwarding whatever the client sent after the Accept's NUL first (§1). */
 static void handle_accept(conn_t *c, const uint8_t uuid[16], const uint8_t *rest, size_t len)
@@ -426,17 +468,27 @@ static void handle_accept(conn_t *c, const uint8_t uuid[16], const uint8_t *rest
         conn_close(c);
         return;
     }
+    conn_t *t = v->tunnel;
+    if (relays_full(t, "an accept")) { /* parked before the relays filled up */
+        visitor_drop(s, v);
+        conn_close(c);
+        return;
+    }
     visitor_unpark(s, v);
     net_tune(&c->tcp, 0);
     net_tune(&v->tcp, 0);
     uv_read_stop((uv_stream_t *)&c->tcp);
-    int rc = relay_start(&s->relays, &c->tcp, conn_release_tcp, &v->tcp, visitor_release, rest, len);
+    int rc = relay_start_filtered(&s->relays, &c->tcp, conn_release_tcp, &v->tcp, visitor_release,
+                                  rest, len, NULL, on_relay_end, t, NULL);
     if (rc != 0) {
         log_error("cannot start a relay: %s", uv_strerror(rc));
         uv_close((uv_handle_t *)&v->tcp, visitor_free);
         conn_close(c);
         return;
     }
+    t->n_relays++;
+    t->open_handles++; /* the tunnel's counters outlive its control connection */
+    s->n_relays++;
     conn_set_state(c, CONN_RELAY);
     list_remove(&c->link);
     uv_close((uv_handle_t *)&c->timer, conn_on_close);
@@ -552,16 +604,6 @@ static void on_conn_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
 
 /* ---- control listener ------------------------------------------------------ */
 
-/* Refusals come in floods: at most one line a second, with a running count. */
-static void log_refusal(server_t *s, const conn_t *c, const char *why, unsigned held)
-{
-    uint64_t now = uv_now(s->loop);
-    if (s->n_refused++ > 0 && now - s->last_refusal_log < 1000) return;
-    s->last_refusal_log = now;
-    log_warn("refusing %s: %u %s (%llu refused so far)", c->peer, held, why,
-             (unsigned long long)s->n_refused);
-}
-
 /* The handshake pool (--max-handshakes) is shared fairly: once half of it
  * is taken, a source (srcmap.h) that already holds
  * --max-handshakes-per-source slots gets no more, so one address flooding
@@ -573,13 +615,13 @@ static int admit_handshake(server_t *s, conn_t *c)
 {
     const server_config_t *cfg = s->cfg;
     if (s->n_handshakes >= cfg->max_handshakes) {
-        log_refusal(s, c, "connections already in handshake (--max-handshakes)", s->n_handshakes);
+        log_refusal(s, c->peer, "connections already in handshake (--max-handshakes)", s->n_handshakes);
         return 0;
     }
     if (src_key_of(&c->tcp, &c->src) != 0) return 0; /* already gone */
     unsigned mine = srcmap_count(&s->handshakes_by_src, &c->src);
     if (s->n_handshakes >= cfg->max_handshakes / 2 && mine >= cfg->max_handshakes_per_source) {
-        log_refusal(s, c, "connections from this source in handshake (--max-handshakes-per-source)",
+        log_refusal(s, c->peer, "connections from this source in handshake (--max-handshakes-per-source)",
                     mine);
         return 0;
     }
@@ -679,6 +721,7 @@ int server_run(const server_config_t *cfg)
     list_init(&s.parked);
     list_init(&s.relays);
     srcmap_init(&s.handshakes_by_src);
+    relay_set_budget((size_t)cfg->max_relay_memory_mib * 1024 * 1024);
     for (size_t i = 0; i < VISITOR_BUCKETS; i++) list_init(&s.buckets[i]);
     if (cfg->secret) auth_key(cfg->secret, strlen(cfg->secret), s.key);
 

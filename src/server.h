@@ -7,7 +7,8 @@
  * parked under a fresh UUID until the client accepts them or 10 s pass.
  *
  * Beyond upstream: caps on handshakes in flight (shared fairly between
- * source addresses), tunnels, and parked visitors (per tunnel and in total); TCP keepalive on control connections;
+ * source addresses), tunnels, parked visitors and relays (per tunnel and in
+ * total), and the memory relays hold in buffers; TCP keepalive on control connections;
  * a control peer that stops reading is dropped; clean SIGINT/SIGTERM exit. */
 #ifndef BORE_SERVER_H
 #define BORE_SERVER_H
@@ -25,6 +26,9 @@ typedef struct {
     unsigned max_tunnels;
     unsigned max_pending;
     unsigned max_pending_per_tunnel;
+    unsigned max_relays;           /* relayed visitor connections, over all tunnels */
+    unsigned max_relays_per_tunnel;
+    unsigned max_relay_memory_mib; /* relay buffer budget (relay.h) */
 } server_config_t;
 
 /* Runs until SIGINT/SIGTERM. Returns the process exit code. */
