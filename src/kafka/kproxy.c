@@ -17,6 +17,7 @@
 #define CONTROL_PORT 7835
 #define STARTUP_MS 10000
 #define HOST_MAX 256
+#define NODES_MAX 1024 /* brokers (node ids) a cluster may name: each costs a tunnel */
 
 typedef struct kproxy kproxy_t;
 
@@ -56,6 +57,7 @@ struct kproxy {
     uint16_t bs_port;
     struct sockaddr_storage server;
     list_t nodes;
+    unsigned n_nodes;
     list_t relays;
     /* start-up: our own ApiVersions + Metadata exchange with the cluster */
     uv_tcp_t probe;
@@ -191,6 +193,11 @@ static void node_resolve(node_t *n)
 static node_t *node_add(kproxy_t *px, int32_t id, const char *host, size_t host_len, int32_t port,
                         uint16_t public_port)
 {
+    if (px->n_nodes >= NODES_MAX) {
+        log_error("the cluster names more than %d brokers; not opening a tunnel for broker %d",
+                  NODES_MAX, id);
+        return NULL;
+    }
     node_t *n = calloc(1, sizeof *n);
     if (n == NULL) return NULL;
     n->px = px;
@@ -210,6 +217,7 @@ static node_t *node_add(kproxy_t *px, int32_t id, const char *host, size_t host_
         free(n);
         return NULL;
     }
+    px->n_nodes++;
     node_resolve(n);
     return n;
 }
@@ -408,7 +416,9 @@ static void probe_metadata(kproxy_t *px, const uint8_t *frame, size_t len)
         if (node_add(px, a->node_id, (const char *)frame + a->host_str_off, a->host_len, a->port, 0) ==
             NULL) {
             ks_free(&s);
-            probe_fail(px, "out of memory");
+            probe_fail(px, px->n_nodes >= NODES_MAX ? "the cluster names more brokers than the proxy "
+                                                      "tunnels (1024)"
+                                                    : "out of memory");
             return;
         }
     }

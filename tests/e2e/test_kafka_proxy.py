@@ -333,13 +333,17 @@ def test_server_without_free_ports(procs, ns):
 
 # ---- 5. DescribeCluster, SASL and version caps, against a scripted broker -------------------------
 
+def start_scripted_broker(ns, *args):
+    broker = subprocess.Popen([*ns.prefix("c"), "/usr/bin/python3", "tests/tools/scripted_broker.py",
+                               *args], stdout=subprocess.PIPE, text=True,
+                              cwd=str(__import__("conftest").ROOT))
+    return broker, json.loads(broker.stdout.readline())["port"]
+
+
 @pytest.fixture
 def scripted(procs, ns, request):
     high = getattr(request, "param", False)
-    broker = subprocess.Popen([*ns.prefix("c"), "/usr/bin/python3", "tests/tools/scripted_broker.py",
-                               *(["--high"] if high else [])], stdout=subprocess.PIPE, text=True,
-                              cwd=str(__import__("conftest").ROOT))
-    port = json.loads(broker.stdout.readline())["port"]
+    broker, port = start_scripted_broker(ns, *(["--high"] if high else []))
     e = Env(procs, ns, brokers=0, bootstrap_of=f"127.0.0.1:{port}")
     e.broker = broker
     yield e
@@ -440,6 +444,24 @@ print(s2.recv(size, socket.MSG_WAITALL).hex())
     fresh = bytes.fromhex(fresh)
     assert fresh[:4] == struct.pack(">i", 8)
     assert CLIENT_TO_SERVER.encode() in fresh and b"127.0.0.1" not in fresh
+
+
+def test_a_cluster_naming_more_than_1024_brokers_is_refused(procs, ns):
+    """Every broker a cluster names costs the proxy a tunnel: a broker that
+    names 1,100 is refused at start, before any tunnel is opened for them."""
+    broker, port = start_scripted_broker(ns, "--brokers", "1100")
+    try:
+        srv = procs.start([*ns.prefix("s"), BORE, "server", "--bind-addr", "0.0.0.0", "--min-port",
+                           "9000", "--max-port", "29999"])
+        srv.wait_for("server listening")
+        p = procs.start([*ns.prefix("c"), BORE, "kafka-proxy", "-b", f"127.0.0.1:{port}", "--to",
+                         CLUSTER_TO_SERVER])
+        assert p.wait(60) == 1
+        p.expect_rc = 1
+        assert "the cluster names more brokers than the proxy tunnels (1024)" in p.text()
+    finally:
+        broker.terminate()
+        broker.wait()
 
 
 # ---- acks=0, pipelining, large frames -------------------------------------------------------------

@@ -3,7 +3,8 @@
 cluster does not serve: DescribeCluster, SASL, and API versions newer than
 any codec knows.
 
-    scripted_broker.py [--high]      prints {"port": N} once listening, then
+    scripted_broker.py [--high] [--brokers N]
+                                     prints {"port": N} once listening, then
                                      one {"api": K, "version": V} per request
 
 Answers ApiVersions (v0-v3, in the requested layout), Metadata (v0-v12: this
@@ -11,7 +12,8 @@ broker, id 1, at its internal address, and no topics), DescribeCluster (v0-v1:
 the same broker), SaslHandshake (v0-v1: PLAIN), SaslAuthenticate (v0-v2:
 success) and Produce (v0-v8: no topics) - except, like Kafka, Produce with
 acks=0, which is never answered. With --high it advertises Metadata, FindCoordinator and
-DescribeCluster up to version 99.
+DescribeCluster up to version 99. With --brokers N, Metadata names N
+brokers (ids 1..N), all at this broker's address.
 """
 import json
 import socket
@@ -21,6 +23,7 @@ import threading
 
 HOST = "127.0.0.1"
 HIGH = "--high" in sys.argv
+BROKERS = int(sys.argv[sys.argv.index("--brokers") + 1]) if "--brokers" in sys.argv else 1
 
 
 def i8(v): return struct.pack(">b", v)
@@ -66,12 +69,15 @@ def api_versions(v, err=0):
 def metadata(v, port):
     flex = v >= 9
     body = i32(0) if v >= 3 else b""
-    broker = i32(1) + string(HOST, flex) + i32(port)
-    if v >= 1:
-        broker += string("rack-1", flex)
-    if flex:
-        broker += TAGS
-    body += array([broker], flex)
+    brokers = []
+    for node in range(1, BROKERS + 1):
+        broker = i32(node) + string(HOST, flex) + i32(port)
+        if v >= 1:
+            broker += string("rack-1", flex)
+        if flex:
+            broker += TAGS
+        brokers.append(broker)
+    body += array(brokers, flex)
     if v >= 2:
         body += string("scripted-cluster", flex)
     if v >= 1:

@@ -814,6 +814,19 @@ static void acks0_entries_are_optional(void)
     CHECK(kf_queue_match(&q, 4, &r) == KF_BAD);
 }
 
+static void queue_refuses_the_1025th_request_that_expects_a_response(void)
+{
+    kf_queue_t q;
+    kf_queue_init(&q);
+    for (int i = 0; i < KF_QUEUE_MAX; i++) {
+        kf_req_t r = {.api_key = 3, .corr_id = i, .expects_response = 1};
+        CHECK(kf_queue_push(&q, &r) == 0);
+    }
+    kf_req_t more = {.api_key = 3, .corr_id = KF_QUEUE_MAX, .expects_response = 1};
+    CHECK(kf_queue_push(&q, &more) == KF_BAD);
+    CHECK(q.count == KF_QUEUE_MAX);
+}
+
 /* Issue 13: Produce acks=0 and then Metadata, both with correlation id 7.
  * Kafka never answers the first, so the Metadata response would have been
  * matched to it and passed on unscanned. The second request is refused. */
@@ -1150,6 +1163,7 @@ int main(int argc, char **argv)
     RUN(requests_queue_and_acks0);
     RUN(acks0_entries_are_optional);
     RUN(reused_correlation_id_is_refused);
+    RUN(queue_refuses_the_1025th_request_that_expects_a_response);
     RUN(sasl_handshake_v0_refused);
     RUN(truncated_anywhere);
     RUN(named_malformed_cases);
