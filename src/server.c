@@ -53,7 +53,8 @@ typedef struct conn {
     unsigned n_relays; /* relays of this tunnel's visitors, each holding a reference */
     size_t rlen;
     uint8_t *rbuf; /* CONN_RBUF bytes; freed when the connection becomes a relay */
-    size_t outq;   /* heap held by queued control writes (ctl_write_t.cost) */
+    struct ctl_write *ctl_writing; /* control output being written, or NULL */
+    struct ctl_write *ctl_next;    /* control output collected meanwhile, or NULL */
     char peer[NET_ADDR_STRLEN];
     src_key_t src; /* counted in srv->handshakes_by_src while AUTH/HELLO */
 } conn_t;
@@ -87,72 +88,111 @@ struct server {
     int stopping;
 };
 
-/* One queued control write: the request and its bytes in one allocation,
- * all of which counts towards CTL_OUTQ_MAX. */
-typedef struct {
+/* Queued control output: at most two records per connection - one being
+ * written, one collecting what comes meanwhile - each a request and its
+ * bytes in one allocation. So the heap queued output holds is its payload
+ * plus two small headers, and CTL_OUTQ_MAX bounds what is really allocated
+ * (issue 13: one record per message cost ~720 bytes for a 12-byte
+ * Heartbeat). */
+typedef struct ctl_write {
     uv_write_t req;
-    size_t cost; /* what this record holds of the heap */
+    size_t len, cap;
     uint8_t data[];
 } ctl_write_t;
 
-#define MALLOC_OVERHEAD 16 /* a glibc chunk header, rounded up */
-
 static void conn_close(conn_t *c);
+static void ctl_flush(conn_t *c);
 
 /* ---- control output ---------------------------------------------------- */
+
+static size_t ctl_queued(const conn_t *c)
+{
+    return (c->ctl_writing ? sizeof(ctl_write_t) + c->ctl_writing->cap : 0) +
+           (c->ctl_next ? sizeof(ctl_write_t) + c->ctl_next->cap : 0);
+}
 
 static void on_ctl_write(uv_write_t *req, int status)
 {
     conn_t *c = req->data; /* not handle->data: a relay may own the handle now */
-    c->outq -= ((ctl_write_t *)req)->cost;
     free(req);
+    c->ctl_writing = NULL;
     if (c->state == CONN_CLOSING || c->state == CONN_RELAY) return;
-    if (status < 0 || c->close_after_write) conn_close(c);
+    if (status < 0) {
+        conn_close(c);
+        return;
+    }
+    ctl_flush(c);
+}
+
+/* Starts writing what was collected, or closes if that was asked for and
+ * everything is out. */
+static void ctl_flush(conn_t *c)
+{
+    if (c->ctl_next == NULL) {
+        if (c->close_after_write) conn_close(c);
+        return;
+    }
+    ctl_write_t *wr = c->ctl_next;
+    c->ctl_next = NULL;
+    uv_buf_t b = uv_buf_init((char *)wr->data, (unsigned)wr->len);
+    wr->req.data = c;
+    if (uv_write(&wr->req, (uv_stream_t *)&c->tcp, &b, 1, on_ctl_write) != 0) {
+        free(wr);
+        conn_close(c);
+        return;
+    }
+    c->ctl_writing = wr;
 }
 
 /* Writes bytes to a control connection. Tries a direct write first; the rest
- * is queued unless that would make the queued writes hold more than
- * CTL_OUTQ_MAX bytes of heap (records included, not just payload: a 12-byte
- * Heartbeat costs ~250), in which case the peer is not reading and the
- * connection is dropped. With close_after, the connection closes once the
- * bytes are out (an Error before close). */
+ * is queued unless the queue would then hold more than CTL_OUTQ_MAX bytes
+ * of heap, in which case the peer is not reading and the connection is
+ * dropped. With close_after, the connection closes once the bytes are out
+ * (an Error before close). */
 static void conn_send(conn_t *c, const uint8_t *p, size_t n, int close_after)
 {
     uv_stream_t *s = (uv_stream_t *)&c->tcp;
     c->close_after_write |= close_after;
-    uv_buf_t b = uv_buf_init((char *)p, (unsigned)n);
-    int w = s->write_queue_size == 0 ? uv_try_write(s, &b, 1) : UV_EAGAIN;
+    int w = UV_EAGAIN;
+    if (c->ctl_writing == NULL) {
+        uv_buf_t b = uv_buf_init((char *)p, (unsigned)n);
+        w = uv_try_write(s, &b, 1);
+    }
     if (w == (int)n) {
-        if (c->close_after_write && s->write_queue_size == 0) conn_close(c);
+        if (c->close_after_write) conn_close(c);
         return;
     }
     if (w < 0 && w != UV_EAGAIN) {
         conn_close(c);
         return;
     }
-    if (w < 0) w = 0;
-    size_t left = n - (size_t)w, cost = sizeof(ctl_write_t) + left + MALLOC_OVERHEAD;
-    if (c->outq + cost > CTL_OUTQ_MAX) {
-        log_warn("%s is not reading its control connection; dropping it (%zu bytes queued)",
-                 c->peer, c->outq);
-        conn_close(c);
-        return;
+    size_t left = n - (size_t)(w < 0 ? 0 : w);
+    ctl_write_t *wr = c->ctl_next;
+    size_t len = (wr ? wr->len : 0) + left;
+    if (wr == NULL || len > wr->cap) {
+        size_t cap = wr && wr->cap * 2 > len ? wr->cap * 2 : len;
+        if (cap < 256) cap = 256;
+        size_t others = c->ctl_writing ? sizeof(ctl_write_t) + c->ctl_writing->cap : 0;
+        if (others + sizeof(ctl_write_t) + len > CTL_OUTQ_MAX) {
+            log_warn("%s is not reading its control connection; dropping it (%zu bytes queued)",
+                     c->peer, ctl_queued(c));
+            conn_close(c);
+            return;
+        }
+        if (others + sizeof(ctl_write_t) + cap > CTL_OUTQ_MAX)
+            cap = CTL_OUTQ_MAX - others - sizeof(ctl_write_t);
+        ctl_write_t *grown = realloc(wr, sizeof *wr + cap);
+        if (grown == NULL) {
+            conn_close(c);
+            return;
+        }
+        if (wr == NULL) grown->len = 0;
+        grown->cap = cap;
+        c->ctl_next = wr = grown;
     }
-    ctl_write_t *wr = malloc(sizeof *wr + left);
-    if (wr == NULL) {
-        conn_close(c);
-        return;
-    }
-    wr->cost = cost;
-    memcpy(wr->data, p + w, left);
-    b = uv_buf_init((char *)wr->data, (unsigned)left);
-    wr->req.data = c;
-    if (uv_write(&wr->req, s, &b, 1, on_ctl_write) != 0) {
-        free(wr);
-        conn_close(c);
-        return;
-    }
-    c->outq += cost;
+    memcpy(wr->data + wr->len, p + (n - left), left);
+    wr->len += left;
+    if (c->ctl_writing == NULL) ctl_flush(c);
 }
 
 static void conn_send_error(conn_t *c, const char *text)
@@ -254,6 +294,7 @@ static void arm_expiry(server_t *s)
 static void conn_unref(conn_t *c)
 {
     if (--c->open_handles > 0) return;
+    free(c->ctl_next); /* never written: the connection closed first */
     free(c->rbuf);
     free(c);
 }

@@ -130,8 +130,9 @@ def drain_frames(ctl, counter):
 
 
 def test_control_queue_of_a_client_that_stops_reading_costs_at_most_its_cap(procs):
-    """Issue 13, item 4: the 64 KiB cap on queued control output counts the
-    heap really held (write records included), not just payload. A client
+    """Issue 13, item 4: the 64 KiB cap on queued control output bounds the
+    heap really held (before, each queued message also held a ~720-byte
+    write record, so the cap cost ~10x its size). A client
     stops reading its control connection while visitors arrive; with small
     TCP buffers the kernel absorbs little, so the server queues. Its peak
     RSS growth until the drop, less what the parked visitors themselves
