@@ -14,9 +14,10 @@
 #                produces batches of 20,000 messages and consumes them back
 #                through the proxy, one consumer in four killed mid-run
 #
-# Prints a markdown table (one row per sample) and a verdict: memory and
-# descriptors are "flat" if the last third of the samples stays within 10 %
-# (fds: within 16) of the first sample taken after the warm-up (30 s).
+# Prints a markdown table (one row per sample) and a verdict: after a 30 s
+# warm-up, memory and descriptors are "flat" if the median of the last third
+# of the samples is within 10 % (fds: within 16) of the median of the first
+# third - single samples swing with the connections in flight at the time.
 # Usage: bench/soak.sh [DURATION]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -64,11 +65,11 @@ owners() {
     local prev="" n=0
     while [ $SECONDS -lt $end ]; do
         BORE_LOG=error $BORE local 46500 --to $ADDR -l $ADDR 2>/dev/null & local cur=$!
-        [ -n "$prev" ] && { kill -9 "$prev"; wait "$prev"; } 2>/dev/null
+        [ -n "$prev" ] && { kill -9 "$prev"; wait "$prev" || true; } 2>/dev/null
         prev=$cur; n=$((n + 1))
         sleep 20
     done
-    [ -n "$prev" ] && { kill -9 "$prev"; wait "$prev"; } 2>/dev/null
+    [ -n "$prev" ] && { kill -9 "$prev"; wait "$prev" || true; } 2>/dev/null
     echo "$n" >"$work/owners.out"
 }
 owners & pids+=($!)
@@ -81,7 +82,7 @@ kafka() {
         timeout 60 kcat -P -b $ADDR:46092 -t soak -K : -X acks=all -X linger.ms=5 <"$work/msgs" >/dev/null 2>&1 || true
         if [ $((round % 4)) -eq 0 ]; then
             # a consumer that vanishes mid-fetch: no -e, killed after 1 s
-            timeout -s KILL 1 kcat -C -b $ADDR:46092 -t soak -o beginning -q >/dev/null 2>&1 || killed=$((killed + 1))
+            timeout --foreground -s KILL 1 kcat -C -b $ADDR:46092 -t soak -o beginning -q >/dev/null 2>&1 || killed=$((killed + 1))
         else
             n=$(timeout 60 kcat -C -b $ADDR:46092 -t soak -o -20000 -e -q 2>/dev/null | wc -l || true)
             [ "$n" -ge 20000 ] && ok=$((ok + 1))
@@ -115,17 +116,19 @@ read -r rounds ok killed <"$work/kafka.out"
 echo "Traffic: $(cat "$work/visitors.out"); $(cat "$work/owners.out") tunnel owners started and killed;" \
      "$rounds Kafka rounds of 20,000 messages ($ok consumed back in full, $killed consumers killed mid-run)."
 python3 - "$work/samples" <<'PY'
+import statistics
 import sys
 rows = [list(map(int, l.split())) for l in open(sys.argv[1]) if l.strip()]
-base = next((r for r in rows if r[0] >= 30), rows[0])
-tail = rows[len(rows) * 2 // 3:]
-names = ["server", "kafka-proxy", "bore local"]
+rows = [r for r in rows if r[0] >= 30] or rows
+first, last = rows[: max(1, len(rows) // 3)], rows[len(rows) * 2 // 3:]
 verdict = []
-for i, name in enumerate(names):
+for i, name in enumerate(["server", "kafka-proxy", "bore local"]):
     rss, fds = 1 + 2 * i, 2 + 2 * i
-    hi_rss = max(r[rss] for r in tail); hi_fds = max(r[fds] for r in tail)
-    flat = hi_rss <= base[rss] * 1.10 and hi_fds <= base[fds] + 16
-    verdict.append(f"{name}: RSS {base[rss]} -> max {hi_rss} KiB, fds {base[fds]} -> max {hi_fds}"
-                   f" ({'flat' if flat else 'GROWING'})")
-print("Last third vs t=%d s: " % base[0] + "; ".join(verdict) + ".")
+    m = lambda rs, k: statistics.median(r[k] for r in rs)
+    flat = m(last, rss) <= m(first, rss) * 1.10 and m(last, fds) <= m(first, fds) + 16
+    verdict.append(f"{name}: RSS median {m(first, rss):.0f} -> {m(last, rss):.0f} KiB "
+                   f"(max {max(r[rss] for r in rows)}), fds median {m(first, fds):.0f} -> "
+                   f"{m(last, fds):.0f} (max {max(r[fds] for r in rows)}): "
+                   f"{'flat' if flat else 'GROWING'}")
+print("First vs last third of the run after the warm-up: " + "; ".join(verdict) + ".")
 PY
