@@ -23,7 +23,7 @@ CFLAGS  += -Werror
 endif
 
 KAFKA   = kafka/kframe kafka/kscan kafka/krewrite kafka/kstream
-CORE    = log frame uuid msg auth net relay cli resolve tunnel $(KAFKA) kafka/kmap kafka/kcheck
+CORE    = log frame uuid msg auth net srcmap relay cli resolve tunnel $(KAFKA) kafka/kmap kafka/kcheck
 SRCS    = $(addprefix src/,$(addsuffix .c,$(CORE) server local kafka/kproxy main))
 OBJS    = $(SRCS:src/%.c=$(BUILD)/%.o)
 CORE_OBJS = $(addprefix $(BUILD)/,$(addsuffix .o,$(CORE)))
@@ -55,6 +55,7 @@ FUZZ_FLAGS = -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined -
 FUZZ_KAFKA_SRC = $(addprefix src/,$(addsuffix .c,$(KAFKA)))
 FUZZ_SCANS = 0 1 3 10 18 55 60 78 79
 FUZZ_TARGETS = build-fuzz/fuzz_control build-fuzz/fuzz_request build-fuzz/fuzz_response \
+               build-fuzz/fuzz_interleave \
                $(addprefix build-fuzz/fuzz_scan_,$(FUZZ_SCANS))
 FUZZ_SECONDS ?= 20
 
@@ -69,6 +70,9 @@ build-fuzz/fuzz_request: fuzz/fuzz_kafka.c $(FUZZ_KAFKA_SRC)
 build-fuzz/fuzz_response: fuzz/fuzz_kafka.c $(FUZZ_KAFKA_SRC)
 	@mkdir -p build-fuzz
 	$(FUZZ_CC) $(FUZZ_FLAGS) -DTARGET_RESPONSE -o $@ $^
+build-fuzz/fuzz_interleave: fuzz/fuzz_kafka.c $(FUZZ_KAFKA_SRC)
+	@mkdir -p build-fuzz
+	$(FUZZ_CC) $(FUZZ_FLAGS) -DTARGET_INTERLEAVE -o $@ $^
 build-fuzz/fuzz_scan_%: fuzz/fuzz_kafka.c $(FUZZ_KAFKA_SRC)
 	@mkdir -p build-fuzz
 	$(FUZZ_CC) $(FUZZ_FLAGS) -DTARGET_SCAN=$* -o $@ $^

@@ -163,11 +163,19 @@ static int cmd_server(int argc, char **argv)
          0, NULL, 0},
         {0, "max-handshakes", "N", "BORE_MAX_HANDSHAKES", "1024",
          "Connections allowed in handshake (unauthenticated) at once", 0, NULL, 0},
+        {0, "max-handshakes-per-source", "N", "BORE_MAX_HANDSHAKES_PER_SOURCE", "128",
+         "Handshakes one address (IPv6: one /64) may hold once half of them are taken", 0, NULL, 0},
         {0, "max-tunnels", "N", "BORE_MAX_TUNNELS", "1024", "Tunnels allowed at once", 0, NULL, 0},
         {0, "max-pending", "N", "BORE_MAX_PENDING", "8192",
          "Visitors waiting to be accepted, over all tunnels", 0, NULL, 0},
         {0, "max-pending-per-tunnel", "N", "BORE_MAX_PENDING_PER_TUNNEL", "1024",
          "Visitors waiting to be accepted, per tunnel", 0, NULL, 0},
+        {0, "max-relays", "N", "BORE_MAX_RELAYS", "8192",
+         "Visitor connections relayed at once, over all tunnels", 0, NULL, 0},
+        {0, "max-relays-per-tunnel", "N", "BORE_MAX_RELAYS_PER_TUNNEL", "2048",
+         "Visitor connections relayed at once, per tunnel", 0, NULL, 0},
+        {0, "max-relay-memory", "MIB", "BORE_MAX_RELAY_MEMORY", "256",
+         "Buffer memory all relays may hold, in MiB, beyond 8 KiB each", 0, NULL, 0},
     };
     cli_cmd_t cmd = {"server", "Runs the remote proxy server", opts, sizeof opts / sizeof opts[0]};
     int rc = cli_parse(&cmd, argc, argv);
@@ -180,9 +188,13 @@ static int cmd_server(int argc, char **argv)
     if (cli_u16(&cmd, &opts[0], &cfg.min_port) || cli_u16(&cmd, &opts[1], &cfg.max_port) ||
         check_ip(&cmd, &opts[4]) || cli_uint(&cmd, &opts[5], 1, 65535, &control_port) ||
         check_ip(&cmd, &opts[6]) || cli_uint(&cmd, &opts[7], 1, 1000000, &cfg.max_handshakes) ||
-        cli_uint(&cmd, &opts[8], 1, 1000000, &cfg.max_tunnels) ||
-        cli_uint(&cmd, &opts[9], 1, 1000000, &cfg.max_pending) ||
-        cli_uint(&cmd, &opts[10], 1, 1000000, &cfg.max_pending_per_tunnel))
+        cli_uint(&cmd, &opts[8], 1, 1000000, &cfg.max_handshakes_per_source) ||
+        cli_uint(&cmd, &opts[9], 1, 1000000, &cfg.max_tunnels) ||
+        cli_uint(&cmd, &opts[10], 1, 1000000, &cfg.max_pending) ||
+        cli_uint(&cmd, &opts[11], 1, 1000000, &cfg.max_pending_per_tunnel) ||
+        cli_uint(&cmd, &opts[12], 1, 1000000, &cfg.max_relays) ||
+        cli_uint(&cmd, &opts[13], 1, 1000000, &cfg.max_relays_per_tunnel) ||
+        cli_uint(&cmd, &opts[14], 1, 1u << 20, &cfg.max_relay_memory_mib))
         return CLI_USAGE;
     cfg.control_port = (uint16_t)control_port;
     if (cfg.min_port > cfg.max_port) {

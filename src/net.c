@@ -2,6 +2,7 @@
 #include "net.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -77,20 +78,84 @@ int net_listen_fd(const char *ip, uint16_t port, int backlog)
     return fd;
 }
 
-int net_listen_start(uv_loop_t *loop, uv_tcp_t *handle, int fd, int backlog, uv_connection_cb cb,
-                     int *initialised)
+/* One descriptor kept open to be given up when accept fails for want of
+ * one: closing it lets the pending connection be accepted and closed. */
+static int reserve_fd = -1;
+
+static void reserve(void)
 {
-    int rc = uv_tcp_init(loop, handle);
+    if (reserve_fd < 0) reserve_fd = open("/", O_RDONLY | O_CLOEXEC);
+}
+
+/* Descriptors ran out: accept the pending connection with the reserve's
+ * and close it at once, so the peer sees EOF. Returns 1 if one was shed. */
+static int shed_one(int lfd)
+{
+    if (reserve_fd < 0) return 0;
+    close(reserve_fd);
+    reserve_fd = -1;
+    int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+    if (fd >= 0) close(fd);
+    reserve();
+    return fd >= 0;
+}
+
+#define ACCEPTS_PER_WAKEUP 128 /* then other handles get their turn */
+
+static void on_listen_ready(uv_poll_t *p, int status, int events)
+{
+    net_listener_t *l = (net_listener_t *)p;
+    (void)events;
+    if (status < 0) {
+        l->on_accept(l, -1, status);
+        return;
+    }
+    for (int i = 0; i < ACCEPTS_PER_WAKEUP && l->fd >= 0; i++) {
+        int fd = accept4(l->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd >= 0) {
+            l->on_accept(l, fd, 0);
+            continue;
+        }
+        int err = errno;
+        if (err == EAGAIN || err == EWOULDBLOCK) return;
+        if (err == ECONNABORTED || err == EINTR) continue;
+        if ((err == EMFILE || err == ENFILE) && shed_one(l->fd)) l->shed++;
+        l->on_accept(l, -1, -err);
+        if (err != EMFILE && err != ENFILE) return;
+    }
+}
+
+int net_listener_start(uv_loop_t *loop, net_listener_t *l, int fd, net_accept_cb cb,
+                       int *initialised)
+{
+    reserve();
+    l->fd = fd;
+    l->on_accept = cb;
+    l->shed = 0;
+    int rc = uv_poll_init(loop, &l->poll, fd);
     *initialised = rc == 0;
     if (rc != 0) {
         close(fd);
+        l->fd = -1;
         return rc;
     }
-    if ((rc = uv_tcp_open(handle, fd)) != 0) {
-        close(fd);
-        return rc;
-    }
-    return uv_listen((uv_stream_t *)handle, backlog, cb);
+    return uv_poll_start(&l->poll, UV_READABLE, on_listen_ready);
+}
+
+void net_listener_close(net_listener_t *l, uv_close_cb cb)
+{
+    uv_close((uv_handle_t *)&l->poll, cb);
+    if (l->fd >= 0) close(l->fd); /* after uv_close: the poll no longer watches it */
+    l->fd = -1;
+}
+
+int net_adopt(uv_loop_t *loop, uv_tcp_t *handle, int fd, int *initialised)
+{
+    int rc = uv_tcp_init(loop, handle);
+    *initialised = rc == 0;
+    if (rc == 0) rc = uv_tcp_open(handle, fd);
+    if (rc != 0) close(fd);
+    return rc;
 }
 
 void net_tune(uv_tcp_t *handle, unsigned keepalive_secs)
@@ -117,11 +182,11 @@ const char *net_peer(const uv_tcp_t *handle, char buf[NET_ADDR_STRLEN])
     return buf;
 }
 
-uint16_t net_local_port(const uv_tcp_t *handle)
+uint16_t net_local_port(int fd)
 {
     struct sockaddr_storage sa;
-    int len = sizeof sa;
-    if (uv_tcp_getsockname(handle, (struct sockaddr *)&sa, &len) != 0) return 0;
+    socklen_t len = sizeof sa;
+    if (getsockname(fd, (struct sockaddr *)&sa, &len) != 0) return 0;
     if (sa.ss_family == AF_INET) return ntohs(((const struct sockaddr_in *)&sa)->sin_port);
     return ntohs(((const struct sockaddr_in6 *)&sa)->sin6_port);
 }

@@ -25,12 +25,37 @@ int net_is_public(const struct sockaddr_storage *sa);
  * (UV_EADDRINUSE, UV_EACCES) come from here, synchronously. */
 int net_listen_fd(const char *ip, uint16_t port, int backlog);
 
-/* Wraps a listening fd in an initialised `handle` and starts accepting.
- * On failure before uv_tcp_init succeeds the fd is closed and the handle is
- * untouched (returns < 0, *initialised = 0); after it, the caller must
- * uv_close the handle (*initialised = 1). */
-int net_listen_start(uv_loop_t *loop, uv_tcp_t *handle, int fd, int backlog, uv_connection_cb cb,
-                     int *initialised);
+/* A listener that accepts by hand (accept4 from a uv_poll_t) instead of
+ * libuv's: when descriptors run out (EMFILE, ENFILE), libuv sheds the
+ * pending connection without telling anyone; this one sheds it too - with a
+ * reserve descriptor it frees for the moment, so the peer sees EOF instead
+ * of waiting in the backlog -, counts it, and calls on_shed so the owner
+ * can log it. */
+typedef struct net_listener net_listener_t;
+
+/* A connection: `fd` is non-blocking and close-on-exec, and now the
+ * callee's. `status` < 0 for an accept error (fd is then -1). */
+typedef void (*net_accept_cb)(net_listener_t *l, int fd, int status);
+
+struct net_listener {
+    uv_poll_t poll; /* first: the handle to uv_close; poll.data is the owner's */
+    int fd;
+    net_accept_cb on_accept;
+    uint64_t shed; /* connections closed at once for want of a descriptor */
+};
+
+/* Starts accepting on a listening fd. On failure before the poll handle is
+ * initialised the fd is closed (returns < 0, *initialised = 0); after it,
+ * the caller must net_listener_close (*initialised = 1). */
+int net_listener_start(uv_loop_t *loop, net_listener_t *l, int fd, net_accept_cb cb,
+                       int *initialised);
+
+/* Stops accepting, closes the fd, and uv_closes the poll handle. */
+void net_listener_close(net_listener_t *l, uv_close_cb cb);
+
+/* Adopts an accepted fd into an initialised `handle`. On failure the fd is
+ * closed; the handle, if initialised (*initialised = 1), must be uv_closed. */
+int net_adopt(uv_loop_t *loop, uv_tcp_t *handle, int fd, int *initialised);
 
 /* TCP_NODELAY, and keepalive when `keepalive_secs` > 0. Failures are ignored:
  * these are optimisations on an already working socket. */
@@ -39,7 +64,7 @@ void net_tune(uv_tcp_t *handle, unsigned keepalive_secs);
 /* The peer's "ip:port", or "?" if unknown. */
 const char *net_peer(const uv_tcp_t *handle, char buf[NET_ADDR_STRLEN]);
 
-/* The locally bound port of a listener, or 0. */
-uint16_t net_local_port(const uv_tcp_t *handle);
+/* The locally bound port of a listening fd, or 0. */
+uint16_t net_local_port(int fd);
 
 #endif

@@ -3,15 +3,28 @@
 
 #include <stdlib.h>
 #include <string.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 
 #include "log.h"
 
 #define LOG_TARGET "bore::relay"
 
-/* 128 KiB per read: large enough that loopback throughput is bound by the
- * kernel copy, not by syscalls (an 8 KiB relay loses 2-4x). */
-#define RELAY_BUF_SIZE (128 * 1024)
-#define POOL_MAX 64
+/* Read buffers come in size classes from 4 KiB to 128 KiB. A direction
+ * starts with the smallest and doubles while data flows - each read filled
+ * its buffer and was written at once - up to 128 KiB, large enough that
+ * loopback throughput is bound by the kernel copy, not by syscalls (an
+ * 8 KiB relay loses 2-4x). A write that stalls sends it back to 4 KiB. A
+ * buffer is held only while its bytes wait to be written: an idle relay
+ * holds none. */
+#define BUF_MIN_SHIFT 12
+#define BUF_MAX_SHIFT 17
+#define BUF_CLASSES (BUF_MAX_SHIFT - BUF_MIN_SHIFT + 1)
+#define RELAY_BUF_SIZE ((size_t)1 << BUF_MAX_SHIFT)
+#define POOL_BYTES (512 * 1024)       /* idle buffers kept per class for reuse */
+#define TRIM_AFTER (16 * 1024 * 1024) /* bytes freed between malloc_trim calls */
+#define TRIM_IDLE (256 * 1024)        /* ... or once no relay is left */
 
 /* Output waiting to be written: views (of the input buffer) and owned
  * blocks, in order. Two of these per direction: one being filled, one
@@ -33,6 +46,9 @@ struct half {
     relay_alloc_fn filter_alloc;
     void *filter_ctx;
     char *in;              /* pooled input buffer still referenced, or NULL */
+    unsigned in_class;     /* its size class */
+    unsigned level;        /* size class of the next read */
+    int filled;            /* the last read filled its buffer */
     char *data;            /* the current input: `in`, or the filter's own memory */
     size_t in_off, in_len; /* input not yet given to the filter */
     int foreign;           /* the read in progress goes to the filter's memory */
@@ -56,24 +72,84 @@ struct relay {
     int closed;
 };
 
-static char *pool[POOL_MAX];
-static int pool_len;
+/* ---- buffers: a pool per size class, and the budget ------------------------ */
 
-static char *pool_get(void) { return pool_len > 0 ? pool[--pool_len] : malloc(RELAY_BUF_SIZE); }
+static char *pool[BUF_CLASSES][POOL_BYTES >> BUF_MIN_SHIFT];
+static size_t pool_len[BUF_CLASSES];
+static size_t held;                          /* bytes in buffers relays hold */
+static size_t budget = RELAY_BUDGET_DEFAULT; /* for buffers above the smallest class */
+static size_t freed_since_trim;
+static unsigned live; /* relays not yet freed */
 
-static void pool_put(char *p)
+static size_t class_size(unsigned c) { return (size_t)1 << (BUF_MIN_SHIFT + c); }
+
+static size_t pool_max(unsigned c) { return POOL_BYTES / class_size(c); }
+
+/* The largest class up to `want` that the budget allows; the smallest is
+ * always allowed. */
+static unsigned affordable(unsigned want)
+{
+    while (want > 0 && held + class_size(want) > budget) want--;
+    return want;
+}
+
+static char *buf_get(unsigned c)
+{
+    char *p = pool_len[c] > 0 ? pool[c][--pool_len[c]] : malloc(class_size(c));
+    if (p != NULL) held += class_size(c);
+    return p;
+}
+
+/* Returns memory to the system: glibc keeps freed chunks (and, once a
+ * 128 KiB block has been freed, serves the next ones from the heap), so
+ * without this a burst of relays leaves the process at its peak size. */
+static void trim(void)
+{
+#ifdef __GLIBC__
+    malloc_trim(0);
+#endif
+    freed_since_trim = 0;
+}
+
+static void freed(size_t n)
+{
+    freed_since_trim += n;
+    if (freed_since_trim >= TRIM_AFTER) trim();
+}
+
+static void buf_put(char *p, unsigned c)
 {
     if (p == NULL) return;
-    if (pool_len < POOL_MAX)
-        pool[pool_len++] = p;
-    else
-        free(p);
+    held -= class_size(c);
+    if (pool_len[c] < pool_max(c)) {
+        pool[c][pool_len[c]++] = p;
+        return;
+    }
+    free(p);
+    freed(class_size(c));
 }
 
 void relay_pool_drain(void)
 {
-    while (pool_len > 0) free(pool[--pool_len]);
+    for (unsigned c = 0; c < BUF_CLASSES; c++)
+        while (pool_len[c] > 0) free(pool[c][--pool_len[c]]);
 }
+
+/* The last relay ended. After a burst, the pool and the freed memory go
+ * back to the system; one short connection after another (little pooled,
+ * little freed) does not pay for a trim each. */
+static void idle(void)
+{
+    size_t pooled = 0;
+    for (unsigned c = 0; c < BUF_CLASSES; c++) pooled += pool_len[c] * class_size(c);
+    if (pooled + freed_since_trim < TRIM_IDLE) return;
+    relay_pool_drain();
+    trim();
+}
+
+void relay_set_budget(size_t bytes) { budget = bytes; }
+
+size_t relay_buffered(void) { return held; }
 
 static void outq_clear(outq_t *q)
 {
@@ -106,6 +182,13 @@ static int outq_grow(void **arr, size_t *cap, void *small, size_t elem)
     return 0;
 }
 
+static unsigned class_of(size_t size)
+{
+    unsigned c = 0;
+    while (class_size(c) < size) c++;
+    return c;
+}
+
 static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
 {
     relay_t *r = h->data;
@@ -115,8 +198,9 @@ static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
         d->foreign = 1;
         return;
     }
-    char *p = pool_get();
-    *buf = uv_buf_init(p, p ? RELAY_BUF_SIZE : 0);
+    unsigned c = affordable(d->level);
+    char *p = buf_get(c);
+    *buf = uv_buf_init(p, p ? (unsigned)class_size(c) : 0);
 }
 
 static void on_close(uv_handle_t *h)
@@ -126,12 +210,14 @@ static void on_close(uv_handle_t *h)
     r->release[i]((uv_tcp_t *)h);
     if (++r->closed < 2) return;
     for (int d = 0; d < 2; d++) {
-        pool_put(r->dir[d].in);
+        buf_put(r->dir[d].in, r->dir[d].in_class);
         outq_free(&r->dir[d].q[0]);
         outq_free(&r->dir[d].q[1]);
     }
     if (r->on_end) r->on_end(r->user);
     free(r);
+    freed(sizeof *r);
+    if (--live == 0) idle();
 }
 
 void relay_close(relay_t *r)
@@ -169,7 +255,7 @@ static void written(relay_t *r, struct half *d)
 {
     if (r->closing) return;
     if (!d->paused) {
-        pool_put(d->in);
+        buf_put(d->in, d->in_class);
         d->in = NULL;
     }
     if (d->want_continue) {
@@ -216,10 +302,14 @@ static void flush(relay_t *r, struct half *d)
     size_t left = w < 0 ? 0 : (size_t)w, i = 0;
     while (i < q->n && left >= q->bufs[i].len) left -= q->bufs[i++].len;
     if (i == q->n) {
+        if (d->filled && d->level < BUF_CLASSES - 1) d->level++; /* data flows: read more */
+        d->filled = 0;
         outq_clear(q);
         written(r, d);
         return;
     }
+    d->level = 0; /* the destination is slow: hold little while it catches up */
+    d->filled = 0;
     q->bufs[i].base += left;
     q->bufs[i].len -= left;
     d->wreq.data = d;
@@ -304,15 +394,17 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     d->foreign = 0;
     if (nread > 0) {
         /* Reading only happens with nothing kept and nothing in flight. */
-        pool_put(d->in);
+        buf_put(d->in, d->in_class);
         d->in = foreign ? NULL : buf->base;
+        d->in_class = foreign ? 0 : class_of(buf->len);
+        d->filled = (size_t)nread == buf->len;
         d->data = buf->base;
         d->in_off = 0;
         d->in_len = (size_t)nread;
         process(r, d);
         return;
     }
-    if (!foreign) pool_put(buf->base);
+    if (!foreign) buf_put(buf->base, class_of(buf->len));
     if (nread == 0) return;
     uv_read_stop(s);
     if (nread != UV_EOF) {
@@ -342,6 +434,7 @@ int relay_start_filtered(list_t *set, uv_tcp_t *a, relay_release_cb release_a, u
     r->release[1] = release_b;
     r->on_end = on_end;
     r->user = user;
+    live++;
     a->data = b->data = r;
     for (int i = 0; i < 2; i++) {
         r->dir[i].src = r->h[i];
@@ -358,7 +451,8 @@ int relay_start_filtered(list_t *set, uv_tcp_t *a, relay_release_cb release_a, u
     if (len > 0) {
         /* The bytes read past the Accept go through a's filter first. */
         struct half *d = &r->dir[0];
-        if ((d->in = d->data = pool_get()) == NULL) goto fail;
+        d->in_class = class_of(len);
+        if ((d->in = d->data = buf_get(d->in_class)) == NULL) goto fail;
         memcpy(d->in, first, len);
         d->in_off = 0;
         d->in_len = len;

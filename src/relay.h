@@ -2,11 +2,19 @@
  * backpressure and half-close (bore protocol §3, accept step 4), and an
  * optional filter per direction (the Kafka proxy's codec).
  *
- * Each direction reads into a pooled 128 KiB buffer and writes it at once
- * with uv_try_write; only when the destination cannot take it all is the
- * rest queued, and reading from the source stops until that write
- * completes. So at most one buffer per direction is in flight, and an idle
- * relay holds no buffer at all. EOF from one side shuts down writing on the
+ * Each direction reads into a pooled buffer and writes it at once with
+ * uv_try_write; only when the destination cannot take it all is the rest
+ * queued, and reading from the source stops until that write completes. So
+ * at most one buffer per direction is in flight, and an idle relay holds no
+ * buffer at all. Buffers start at 4 KiB and double, up to 128 KiB, only
+ * while data flows; a stalled write sends the direction back to 4 KiB.
+ *
+ * Memory: all relays of the process together hold at most the budget
+ * (relay_set_budget) in buffers, plus 4 KiB per direction, which a relay
+ * may always have; beyond the budget, reads use 4 KiB buffers. So relays
+ * whose peers send and never read cost at most budget + 8 KiB each. Freed
+ * buffers go back to the system (malloc_trim) when the last relay ends and
+ * after every 16 MiB freed. EOF from one side shuts down writing on the
  * other and the reverse direction keeps flowing; the relay ends when both
  * directions have ended, or at the first error on either side.
  *
@@ -78,5 +86,13 @@ void relay_close_all(list_t *set);
 
 /* Frees the process-wide buffer pool (at exit, for leak checkers). */
 void relay_pool_drain(void);
+
+#define RELAY_BUDGET_DEFAULT ((size_t)256 * 1024 * 1024)
+
+/* Sets the process-wide buffer budget (see above), in bytes. */
+void relay_set_budget(size_t bytes);
+
+/* Bytes held in buffers by all relays right now. */
+size_t relay_buffered(void);
 
 #endif

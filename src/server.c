@@ -3,8 +3,10 @@
 
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "auth.h"
 #include "frame.h"
@@ -13,6 +15,7 @@
 #include "msg.h"
 #include "net.h"
 #include "relay.h"
+#include "srcmap.h"
 #include "uuid.h"
 
 #define LOG_TARGET "bore::server"
@@ -35,7 +38,7 @@ typedef struct server server_t;
 typedef struct conn {
     uv_tcp_t tcp; /* first: relay.c hands it back by this pointer */
     uv_timer_t timer;    /* handshake deadline, then heartbeats */
-    uv_tcp_t listener;   /* the tunnel port (TUNNEL only) */
+    net_listener_t listener; /* the tunnel port (TUNNEL only) */
     server_t *srv;
     list_t link;         /* srv->conns, while AUTH/HELLO/TUNNEL */
     enum conn_state state;
@@ -46,9 +49,13 @@ typedef struct conn {
     uint8_t challenge[16];
     list_t parked;       /* visitor_t.tunnel_link */
     unsigned n_parked;
+    unsigned n_relays; /* relays of this tunnel's visitors, each holding a reference */
     size_t rlen;
     uint8_t *rbuf; /* CONN_RBUF bytes; freed when the connection becomes a relay */
+    struct ctl_write *ctl_writing; /* control output being written, or NULL */
+    struct ctl_write *ctl_next;    /* control output collected meanwhile, or NULL */
     char peer[NET_ADDR_STRLEN];
+    src_key_t src; /* counted in srv->handshakes_by_src while AUTH/HELLO */
 } conn_t;
 
 typedef struct visitor {
@@ -65,72 +72,126 @@ struct server {
     const server_config_t *cfg;
     uv_loop_t *loop;
     uint8_t key[AUTH_KEY_LEN];
-    uv_tcp_t control;
+    net_listener_t control;
     uv_timer_t expiry;
     uv_signal_t sigint, sigterm;
     list_t conns;
     list_t parked; /* visitor_t.expiry_link, oldest first */
     list_t relays;
     list_t buckets[VISITOR_BUCKETS];
-    unsigned n_handshakes, n_tunnels, n_parked;
-    uint64_t last_accept_error;
+    unsigned n_handshakes, n_tunnels, n_parked, n_relays;
+    srcmap_t handshakes_by_src;
+    uint64_t n_refused, last_refusal_log;
+    uint64_t accept_errors; /* accept failures, EMFILE included */
+    uint64_t last_accept_log;
     int stopping;
 };
 
-typedef struct {
+/* Queued control output: at most two records per connection - one being
+ * written, one collecting what comes meanwhile - each a request and its
+ * bytes in one allocation. So the heap queued output holds is its payload
+ * plus two small headers, and CTL_OUTQ_MAX bounds what is really allocated
+ * (issue 13: one record per message cost ~720 bytes for a 12-byte
+ * Heartbeat). */
+typedef struct ctl_write {
     uv_write_t req;
-    uint8_t data[2 * (FRAME_MAX + 1)];
+    size_t len, cap;
+    uint8_t data[];
 } ctl_write_t;
 
 static void conn_close(conn_t *c);
+static void ctl_flush(conn_t *c);
 
 /* ---- control output ---------------------------------------------------- */
+
+static size_t ctl_queued(const conn_t *c)
+{
+    return (c->ctl_writing ? sizeof(ctl_write_t) + c->ctl_writing->cap : 0) +
+           (c->ctl_next ? sizeof(ctl_write_t) + c->ctl_next->cap : 0);
+}
 
 static void on_ctl_write(uv_write_t *req, int status)
 {
     conn_t *c = req->data; /* not handle->data: a relay may own the handle now */
     free(req);
+    c->ctl_writing = NULL;
     if (c->state == CONN_CLOSING || c->state == CONN_RELAY) return;
-    if (status < 0 || c->close_after_write) conn_close(c);
+    if (status < 0) {
+        conn_close(c);
+        return;
+    }
+    ctl_flush(c);
+}
+
+/* Starts writing what was collected, or closes if that was asked for and
+ * everything is out. */
+static void ctl_flush(conn_t *c)
+{
+    if (c->ctl_next == NULL) {
+        if (c->close_after_write) conn_close(c);
+        return;
+    }
+    ctl_write_t *wr = c->ctl_next;
+    c->ctl_next = NULL;
+    uv_buf_t b = uv_buf_init((char *)wr->data, (unsigned)wr->len);
+    wr->req.data = c;
+    if (uv_write(&wr->req, (uv_stream_t *)&c->tcp, &b, 1, on_ctl_write) != 0) {
+        free(wr);
+        conn_close(c);
+        return;
+    }
+    c->ctl_writing = wr;
 }
 
 /* Writes bytes to a control connection. Tries a direct write first; the rest
- * is queued unless the peer already has CTL_OUTQ_MAX bytes it is not reading,
- * in which case the connection is dropped. With close_after, the connection
- * closes once the bytes are out (an Error before close). */
+ * is queued unless the queue would then hold more than CTL_OUTQ_MAX bytes
+ * of heap, in which case the peer is not reading and the connection is
+ * dropped. With close_after, the connection closes once the bytes are out
+ * (an Error before close). */
 static void conn_send(conn_t *c, const uint8_t *p, size_t n, int close_after)
 {
     uv_stream_t *s = (uv_stream_t *)&c->tcp;
     c->close_after_write |= close_after;
-    uv_buf_t b = uv_buf_init((char *)p, (unsigned)n);
-    int w = s->write_queue_size == 0 ? uv_try_write(s, &b, 1) : UV_EAGAIN;
+    int w = UV_EAGAIN;
+    if (c->ctl_writing == NULL) {
+        uv_buf_t b = uv_buf_init((char *)p, (unsigned)n);
+        w = uv_try_write(s, &b, 1);
+    }
     if (w == (int)n) {
-        if (c->close_after_write && s->write_queue_size == 0) conn_close(c);
+        if (c->close_after_write) conn_close(c);
         return;
     }
     if (w < 0 && w != UV_EAGAIN) {
         conn_close(c);
         return;
     }
-    if (w < 0) w = 0;
-    if (s->write_queue_size > CTL_OUTQ_MAX) {
-        log_warn("%s is not reading its control connection; dropping it", c->peer);
-        conn_close(c);
-        return;
+    size_t left = n - (size_t)(w < 0 ? 0 : w);
+    ctl_write_t *wr = c->ctl_next;
+    size_t len = (wr ? wr->len : 0) + left;
+    if (wr == NULL || len > wr->cap) {
+        size_t cap = wr && wr->cap * 2 > len ? wr->cap * 2 : len;
+        if (cap < 256) cap = 256;
+        size_t others = c->ctl_writing ? sizeof(ctl_write_t) + c->ctl_writing->cap : 0;
+        if (others + sizeof(ctl_write_t) + len > CTL_OUTQ_MAX) {
+            log_warn("%s is not reading its control connection; dropping it (%zu bytes queued)",
+                     c->peer, ctl_queued(c));
+            conn_close(c);
+            return;
+        }
+        if (others + sizeof(ctl_write_t) + cap > CTL_OUTQ_MAX)
+            cap = CTL_OUTQ_MAX - others - sizeof(ctl_write_t);
+        ctl_write_t *grown = realloc(wr, sizeof *wr + cap);
+        if (grown == NULL) {
+            conn_close(c);
+            return;
+        }
+        if (wr == NULL) grown->len = 0;
+        grown->cap = cap;
+        c->ctl_next = wr = grown;
     }
-    ctl_write_t *wr = malloc(sizeof *wr);
-    if (wr == NULL || n - (size_t)w > sizeof wr->data) {
-        free(wr);
-        conn_close(c);
-        return;
-    }
-    memcpy(wr->data, p + w, n - (size_t)w);
-    b = uv_buf_init((char *)wr->data, (unsigned)(n - (size_t)w));
-    wr->req.data = c;
-    if (uv_write(&wr->req, s, &b, 1, on_ctl_write) != 0) {
-        free(wr);
-        conn_close(c);
-    }
+    memcpy(wr->data + wr->len, p + (n - left), left);
+    wr->len += left;
+    if (c->ctl_writing == NULL) ctl_flush(c);
 }
 
 static void conn_send_error(conn_t *c, const char *text)
@@ -156,6 +217,16 @@ static void conn_send_with_heartbeat(conn_t *c, const uint8_t *p, int n)
     }
     memcpy(out, p, (size_t)n);
     conn_send(c, out, (size_t)(n + h), 0);
+}
+
+/* Refusals come in floods: at most one line a second, with a running count. */
+static void log_refusal(server_t *s, const char *who, const char *why, unsigned held)
+{
+    uint64_t now = uv_now(s->loop);
+    if (s->n_refused++ > 0 && now - s->last_refusal_log < 1000) return;
+    s->last_refusal_log = now;
+    log_warn("refusing %s: %u %s (%llu refused so far)", who, held, why,
+             (unsigned long long)s->n_refused);
 }
 
 /* ---- parked visitors ----------------------------------------------------- */
@@ -222,6 +293,7 @@ static void arm_expiry(server_t *s)
 static void conn_unref(conn_t *c)
 {
     if (--c->open_handles > 0) return;
+    free(c->ctl_next); /* never written: the connection closed first */
     free(c->rbuf);
     free(c);
 }
@@ -234,7 +306,10 @@ static void conn_set_state(conn_t *c, enum conn_state to)
     log_debug("%s: %s -> %s", c->peer, state_names[c->state], state_names[to]);
     server_t *s = c->srv;
     if (c->state == CONN_AUTH || c->state == CONN_HELLO) {
-        if (to != CONN_AUTH && to != CONN_HELLO) s->n_handshakes--;
+        if (to != CONN_AUTH && to != CONN_HELLO) {
+            s->n_handshakes--;
+            srcmap_remove(&s->handshakes_by_src, &c->src);
+        }
     } else if (c->state == CONN_TUNNEL) {
         s->n_tunnels--;
     }
@@ -255,7 +330,7 @@ static void conn_close(conn_t *c)
     list_remove(&c->link);
     uv_close((uv_handle_t *)&c->tcp, conn_on_close);
     uv_close((uv_handle_t *)&c->timer, conn_on_close);
-    if (c->has_listener) uv_close((uv_handle_t *)&c->listener, conn_on_close);
+    if (c->has_listener) net_listener_close(&c->listener, conn_on_close);
 }
 
 /* ---- tunnels --------------------------------------------------------------- */
@@ -268,22 +343,61 @@ static void on_heartbeat(uv_timer_t *t)
     if (n > 0) conn_send(c, out, (size_t)n, 0);
 }
 
-static void on_visitor(uv_stream_t *l, int status)
+/* EMFILE and friends: the listener has shed the pending connection (the
+ * peer sees EOF); we count, log at most once a second, and keep serving. */
+static void accept_failed(server_t *s, const net_listener_t *l, int status)
 {
-    conn_t *c = l->data;
+    uint64_t now = uv_now(s->loop);
+    if (s->accept_errors++ > 0 && now - s->last_accept_log < 1000) return;
+    s->last_accept_log = now;
+    log_error("accept failed on port %u: %s (%s; %llu accept errors so far)",
+              net_local_port(l->fd), uv_strerror(status),
+              l->shed ? "the connection was closed at once" : "the connection waits",
+              (unsigned long long)s->accept_errors);
+}
+
+/* 1 (after logging the refusal of `what`) if tunnel t has all the relays
+ * --max-relays-per-tunnel allows, or the server all --max-relays does. */
+static int relays_full(conn_t *t, const char *what)
+{
+    server_t *s = t->srv;
+    char who[64];
+    snprintf(who, sizeof who, "%s on port %u", what, t->port);
+    if (t->n_relays >= s->cfg->max_relays_per_tunnel) {
+        log_refusal(s, who, "relays on this tunnel (--max-relays-per-tunnel)", t->n_relays);
+        return 1;
+    }
+    if (s->n_relays >= s->cfg->max_relays) {
+        log_refusal(s, who, "relays in all (--max-relays)", s->n_relays);
+        return 1;
+    }
+    return 0;
+}
+
+static void on_visitor(net_listener_t *l, int fd, int status)
+{
+    conn_t *c = l->poll.data;
     server_t *s = c->srv;
     if (status < 0) {
-        log_warn("accept on port %u failed: %s", c->port, uv_strerror(status));
+        accept_failed(s, l, status);
         return;
     }
     visitor_t *v = calloc(1, sizeof *v);
-    if (v == NULL || uv_tcp_init(s->loop, &v->tcp) != 0) {
-        free(v);
+    if (v == NULL) {
+        close(fd);
         log_error("out of memory accepting a visitor on port %u", c->port);
         return;
     }
+    int initialised;
+    if (net_adopt(s->loop, &v->tcp, fd, &initialised) != 0) {
+        if (initialised)
+            uv_close((uv_handle_t *)&v->tcp, visitor_free);
+        else
+            free(v);
+        return;
+    }
     v->tcp.data = v;
-    if (uv_accept(l, (uv_stream_t *)&v->tcp) != 0) {
+    if (relays_full(c, "a visitor")) {
         uv_close((uv_handle_t *)&v->tcp, visitor_free);
         return;
     }
@@ -342,14 +456,14 @@ static const char *open_tunnel(conn_t *c, uint16_t want)
     }
     if (rc >= 0) {
         int initialised;
-        c->listener.data = c;
-        rc = net_listen_start(s->loop, &c->listener, rc, 128, on_visitor, &initialised);
+        rc = net_listener_start(s->loop, &c->listener, rc, on_visitor, &initialised);
+        c->listener.poll.data = c;
         if (initialised) {
             c->has_listener = 1;
             c->open_handles++;
         }
         if (rc == 0) {
-            c->port = net_local_port(&c->listener);
+            c->port = net_local_port(c->listener.fd);
             return NULL;
         }
         log_error("cannot listen on the tunnel port: %s", uv_strerror(rc));
@@ -381,6 +495,14 @@ static void handle_hello(conn_t *c, uint16_t want)
     conn_send_with_heartbeat(c, out, msg_encode_port(MSG_HELLO, c->port, out, sizeof out));
 }
 
+static void on_relay_end(void *user)
+{
+    conn_t *t = user;
+    t->n_relays--;
+    t->srv->n_relays--;
+    conn_unref(t);
+}
+
 /* Accept(uuid): hand this connection and the parked visitor to a relay,
  * forwarding whatever the client sent after the Accept's NUL first (§1). */
 static void handle_accept(conn_t *c, const uint8_t uuid[16], const uint8_t *rest, size_t len)
@@ -392,17 +514,27 @@ static void handle_accept(conn_t *c, const uint8_t uuid[16], const uint8_t *rest
         conn_close(c);
         return;
     }
+    conn_t *t = v->tunnel;
+    if (relays_full(t, "an accept")) { /* parked before the relays filled up */
+        visitor_drop(s, v);
+        conn_close(c);
+        return;
+    }
     visitor_unpark(s, v);
     net_tune(&c->tcp, 0);
     net_tune(&v->tcp, 0);
     uv_read_stop((uv_stream_t *)&c->tcp);
-    int rc = relay_start(&s->relays, &c->tcp, conn_release_tcp, &v->tcp, visitor_release, rest, len);
+    int rc = relay_start_filtered(&s->relays, &c->tcp, conn_release_tcp, &v->tcp, visitor_release,
+                                  rest, len, NULL, on_relay_end, t, NULL);
     if (rc != 0) {
         log_error("cannot start a relay: %s", uv_strerror(rc));
         uv_close((uv_handle_t *)&v->tcp, visitor_free);
         conn_close(c);
         return;
     }
+    t->n_relays++;
+    t->open_handles++; /* the tunnel's counters outlive its control connection */
+    s->n_relays++;
     conn_set_state(c, CONN_RELAY);
     list_remove(&c->link);
     uv_close((uv_handle_t *)&c->timer, conn_on_close);
@@ -518,17 +650,39 @@ static void on_conn_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
 
 /* ---- control listener ------------------------------------------------------ */
 
-static void on_control(uv_stream_t *l, int status)
+/* The handshake pool (--max-handshakes) is shared fairly: once half of it
+ * is taken, a source (srcmap.h) that already holds
+ * --max-handshakes-per-source slots gets no more, so one address flooding
+ * the control port holds at most half the pool and everyone else keeps
+ * getting in (OpenSSH's PerSourceMaxStartups, in spirit). Below half, a
+ * busy client's burst of Accept connections is never refused. Returns 1 and
+ * counts c's source, or 0 after logging the refusal. */
+static int admit_handshake(server_t *s, conn_t *c)
 {
-    server_t *s = l->data;
+    const server_config_t *cfg = s->cfg;
+    if (s->n_handshakes >= cfg->max_handshakes) {
+        log_refusal(s, c->peer, "connections already in handshake (--max-handshakes)", s->n_handshakes);
+        return 0;
+    }
+    if (src_key_of(&c->tcp, &c->src) != 0) return 0; /* already gone */
+    unsigned mine = srcmap_count(&s->handshakes_by_src, &c->src);
+    if (s->n_handshakes >= cfg->max_handshakes / 2 && mine >= cfg->max_handshakes_per_source) {
+        log_refusal(s, c->peer, "connections from this source in handshake (--max-handshakes-per-source)",
+                    mine);
+        return 0;
+    }
+    if (srcmap_add(&s->handshakes_by_src, &c->src) != 0) {
+        log_error("out of memory accepting a connection");
+        return 0;
+    }
+    return 1;
+}
+
+static void on_control(net_listener_t *l, int fd, int status)
+{
+    server_t *s = l->poll.data;
     if (status < 0) {
-        /* EMFILE and friends: libuv keeps a spare fd to shed the pending
-         * connection; we log (at most once a second) and keep serving. */
-        uint64_t now = uv_now(s->loop);
-        if (now - s->last_accept_error >= 1000) {
-            log_error("accept failed: %s", uv_strerror(status));
-            s->last_accept_error = now;
-        }
+        accept_failed(s, l, status);
         return;
     }
     conn_t *c = calloc(1, sizeof *c);
@@ -536,25 +690,29 @@ static void on_control(uv_stream_t *l, int status)
         free(c);
         c = NULL;
     }
-    if (c == NULL || uv_tcp_init(s->loop, &c->tcp) != 0) {
-        if (c) free(c->rbuf);
-        free(c);
+    if (c == NULL) {
+        close(fd);
         log_error("out of memory accepting a connection");
         return;
     }
     c->srv = s;
-    c->tcp.data = c;
     c->open_handles = 1;
     list_init(&c->link);
     list_init(&c->parked);
-    if (uv_accept(l, (uv_stream_t *)&c->tcp) != 0) {
-        uv_close((uv_handle_t *)&c->tcp, conn_on_close);
+    int initialised;
+    if (net_adopt(s->loop, &c->tcp, fd, &initialised) != 0) {
+        if (initialised) {
+            c->tcp.data = c;
+            uv_close((uv_handle_t *)&c->tcp, conn_on_close);
+        } else {
+            free(c->rbuf);
+            free(c);
+        }
         return;
     }
+    c->tcp.data = c;
     net_peer(&c->tcp, c->peer);
-    if (s->n_handshakes >= s->cfg->max_handshakes) {
-        log_warn("refusing %s: %u connections already in handshake (--max-handshakes)", c->peer,
-                 s->n_handshakes);
+    if (!admit_handshake(s, c)) {
         uv_close((uv_handle_t *)&c->tcp, conn_on_close);
         return;
     }
@@ -591,7 +749,7 @@ static void on_signal(uv_signal_t *sig, int signum)
     if (s->stopping) return;
     s->stopping = 1;
     log_info("received %s, shutting down", signum == SIGINT ? "SIGINT" : "SIGTERM");
-    uv_close((uv_handle_t *)&s->control, NULL);
+    net_listener_close(&s->control, NULL);
     uv_close((uv_handle_t *)&s->expiry, NULL);
     uv_close((uv_handle_t *)&s->sigint, NULL);
     uv_close((uv_handle_t *)&s->sigterm, NULL);
@@ -608,6 +766,8 @@ int server_run(const server_config_t *cfg)
     list_init(&s.conns);
     list_init(&s.parked);
     list_init(&s.relays);
+    srcmap_init(&s.handshakes_by_src);
+    relay_set_budget((size_t)cfg->max_relay_memory_mib * 1024 * 1024);
     for (size_t i = 0; i < VISITOR_BUCKETS; i++) list_init(&s.buckets[i]);
     if (cfg->secret) auth_key(cfg->secret, strlen(cfg->secret), s.key);
 
@@ -617,10 +777,11 @@ int server_run(const server_config_t *cfg)
         return 1;
     }
     int initialised, rc;
-    s.control.data = &s;
-    if ((rc = net_listen_start(s.loop, &s.control, fd, 511, on_control, &initialised)) != 0) {
+    rc = net_listener_start(s.loop, &s.control, fd, on_control, &initialised);
+    s.control.poll.data = &s;
+    if (rc != 0) {
         log_error("cannot listen on %s:%u: %s", cfg->bind_addr, cfg->control_port, uv_strerror(rc));
-        if (initialised) uv_close((uv_handle_t *)&s.control, NULL);
+        if (initialised) net_listener_close(&s.control, NULL);
         uv_run(s.loop, UV_RUN_DEFAULT);
         uv_loop_close(s.loop);
         return 1;
@@ -646,6 +807,7 @@ int server_run(const server_config_t *cfg)
     uv_run(s.loop, UV_RUN_DEFAULT);
     uv_loop_close(s.loop);
     OPENSSL_cleanse(s.key, sizeof s.key);
+    srcmap_free(&s.handshakes_by_src);
     relay_pool_drain();
     log_info("server stopped");
     return 0;

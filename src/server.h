@@ -6,8 +6,9 @@
  * (an accept connection handed to relay.c). Visitors on a tunnel port are
  * parked under a fresh UUID until the client accepts them or 10 s pass.
  *
- * Beyond upstream: caps on handshakes in flight, tunnels, and parked
- * visitors (per tunnel and in total); TCP keepalive on control connections;
+ * Beyond upstream: caps on handshakes in flight (shared fairly between
+ * source addresses), tunnels, parked visitors and relays (per tunnel and in
+ * total), and the memory relays hold in buffers; TCP keepalive on control connections;
  * a control peer that stops reading is dropped; clean SIGINT/SIGTERM exit. */
 #ifndef BORE_SERVER_H
 #define BORE_SERVER_H
@@ -22,9 +23,13 @@ typedef struct {
     uint16_t min_port, max_port;
     const char *secret; /* NULL: authentication off; "" is a valid secret */
     unsigned max_handshakes;
+    unsigned max_handshakes_per_source; /* once half of max_handshakes are taken */
     unsigned max_tunnels;
     unsigned max_pending;
     unsigned max_pending_per_tunnel;
+    unsigned max_relays;           /* relayed visitor connections, over all tunnels */
+    unsigned max_relays_per_tunnel;
+    unsigned max_relay_memory_mib; /* relay buffer budget (relay.h) */
 } server_config_t;
 
 /* Runs until SIGINT/SIGTERM (returns 0); 1 if it cannot listen. */

@@ -60,8 +60,15 @@ void kf_queue_init(kf_queue_t *q)
     q->count = 0;
 }
 
+static const kf_req_t *queue_at(const kf_queue_t *q, uint32_t i)
+{
+    return &q->items[(q->head + i) % KF_QUEUE_MAX];
+}
+
 int kf_queue_push(kf_queue_t *q, const kf_req_t *r)
 {
+    for (uint32_t i = 0; i < q->count; i++)
+        if (queue_at(q, i)->corr_id == r->corr_id) return KF_DUPLICATE;
     if (q->count == KF_QUEUE_MAX && !q->items[q->head].expects_response) {
         q->head = (q->head + 1) % KF_QUEUE_MAX; /* an acks=0 entry nobody answered */
         q->count--;
@@ -74,16 +81,14 @@ int kf_queue_push(kf_queue_t *q, const kf_req_t *r)
 
 int kf_queue_match(kf_queue_t *q, int32_t corr_id, kf_req_t *out)
 {
-    while (q->count > 0 && !q->items[q->head].expects_response &&
-           q->items[q->head].corr_id != corr_id) {
-        q->head = (q->head + 1) % KF_QUEUE_MAX;
-        q->count--;
+    uint32_t i = 0;
+    while (i < q->count && queue_at(q, i)->corr_id != corr_id) {
+        if (queue_at(q, i)->expects_response) return KF_BAD; /* it would be skipped */
+        i++;
     }
-    if (q->count == 0) return KF_BAD;
-    const kf_req_t *r = &q->items[q->head];
-    if (r->corr_id != corr_id) return KF_BAD;
-    *out = *r;
-    q->head = (q->head + 1) % KF_QUEUE_MAX;
-    q->count--;
+    if (i == q->count) return KF_BAD;
+    *out = *queue_at(q, i);
+    q->head = (q->head + i + 1) % KF_QUEUE_MAX;
+    q->count -= i + 1;
     return 0;
 }

@@ -14,7 +14,7 @@
 #define KF_MAX_FRAME_DEFAULT (100u * 1024 * 1024) /* broker socket.request.max.bytes */
 #define KF_QUEUE_MAX 1024                         /* in-flight requests per connection */
 
-enum { KF_NEED_MORE = -2, KF_BAD = -1 };
+enum { KF_DUPLICATE = -3, KF_NEED_MORE = -2, KF_BAD = -1 };
 
 enum {
     KAFKA_PRODUCE = 0,
@@ -62,20 +62,29 @@ int kf_flexible_response(int16_t api_key, int16_t api_version);
 /* The correlation queue: requests in the order they were sent. A request
  * that expects no response (acks=0) is queued too, as optional: Kafka never
  * answers it, but some brokers (librdkafka's mock) do, and the answer must
- * still find its request. A response skips the optional entries ahead of
- * its own; when the queue is full, the oldest optional entry makes room. */
+ * still find its request. When the queue is full, the oldest optional entry
+ * makes room.
+ *
+ * Invariant: no response reaches a client unless it is matched to the
+ * request it answers. Correlation ids in the queue are therefore unique: a
+ * request reusing an id still queued (optional entries included) is refused,
+ * so a response's id names exactly one request, and matching never guesses.
+ * A response may only skip optional entries ahead of its own request; a
+ * request that expects a response and is skipped is an error. */
 typedef struct {
     kf_req_t items[KF_QUEUE_MAX];
     uint32_t head, count;
 } kf_queue_t;
 
 void kf_queue_init(kf_queue_t *q);
-/* Returns 0, or KF_BAD when KF_QUEUE_MAX requests that expect a response
- * are already in flight. */
+/* Returns 0; KF_DUPLICATE when a queued request has r's correlation id;
+ * KF_BAD when KF_QUEUE_MAX requests that expect a response are already in
+ * flight. */
 int kf_queue_push(kf_queue_t *q, const kf_req_t *r);
-/* Matches a response's correlation id with the oldest request that may have
- * it (dropping optional entries before it) and removes it into *out.
- * Returns 0, or KF_BAD if no request matches in order. */
+/* Finds the request with the response's correlation id, provided only
+ * optional entries are queued before it; drops those and removes it into
+ * *out. Returns 0, or KF_BAD (nothing removed) if no request matches in
+ * order. */
 int kf_queue_match(kf_queue_t *q, int32_t corr_id, kf_req_t *out);
 
 #endif

@@ -20,6 +20,7 @@
 #define HOST_MAX 256
 #define ADDR_MAX (HOST_MAX + 8)     /* "host:port" */
 #define LABEL_MAX (3 * ADDR_MAX)    /* "Kafka broker N at A (dialled B)" */
+#define NODES_MAX 1024 /* brokers (node ids) a cluster may name: each costs a tunnel */
 
 typedef struct kproxy kproxy_t;
 
@@ -71,6 +72,7 @@ struct kproxy {
     struct sockaddr_storage servers[TUNNEL_MAX_TARGETS];
     int n_servers;
     list_t nodes;
+    unsigned n_nodes;
     list_t relays;
     /* start-up: our own ApiVersions + Metadata exchange with the cluster */
     uv_tcp_t probe;
@@ -433,6 +435,11 @@ static void node_open(node_t *n)
 static node_t *node_add(kproxy_t *px, int32_t id, const char *host, size_t host_len, int32_t port,
                         int open)
 {
+    if (px->n_nodes >= NODES_MAX) {
+        log_error("the cluster names more than %d brokers; not opening a tunnel for broker %d",
+                  NODES_MAX, id);
+        return NULL;
+    }
     node_t *n = calloc(1, sizeof *n);
     if (n == NULL) return NULL;
     n->px = px;
@@ -443,6 +450,7 @@ static node_t *node_add(kproxy_t *px, int32_t id, const char *host, size_t host_
     node_map(n);
     list_init(&n->waiters);
     list_push(&px->nodes, &n->link);
+    px->n_nodes++;
     if (open) node_open(n);
     return n;
 }
@@ -728,7 +736,9 @@ static void probe_metadata(kproxy_t *px, const uint8_t *frame, size_t len)
         if (node_add(px, a->node_id, (const char *)frame + a->host_str_off, a->host_len, a->port, 0) ==
             NULL) {
             ks_free(&s);
-            probe_fail(px, "out of memory");
+            probe_fail(px, px->n_nodes >= NODES_MAX ? "the cluster names more brokers than the proxy "
+                                                      "tunnels (1024)"
+                                                    : "out of memory");
             return;
         }
     }

@@ -44,8 +44,14 @@ static int request_header(kstream_t *ks, const uint8_t *body, size_t avail)
     if (rc != 0) return rc;
     if (r.api_key == KAFKA_SASL_HANDSHAKE && r.api_version == 0) r.intercept = 1;
     if (ks->on_request) ks->on_request(ks->request_ctx, &r);
-    if (kf_queue_push(&ks->queue, &r) != 0)
-        return fail(ks, KF_BAD, "too many requests in flight");
+    rc = kf_queue_push(&ks->queue, &r);
+    if (rc == KF_DUPLICATE) {
+        snprintf(ks->errbuf, sizeof ks->errbuf,
+                 "request (api %d v%d) reuses correlation id %d, still in flight", r.api_key,
+                 r.api_version, r.corr_id);
+        return fail(ks, KF_BAD, ks->errbuf);
+    }
+    if (rc != 0) return fail(ks, KF_BAD, "too many requests in flight");
     return 0;
 }
 

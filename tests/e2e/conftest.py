@@ -106,6 +106,26 @@ class Proc:
         return self.wait()
 
 
+def sanitized():
+    """True if BORE is an ASan build: its RSS then says nothing about ours."""
+    with open(BORE, "rb") as f:
+        return b"__asan_init" in f.read()
+
+
+def proc_status(pid, field):
+    """A /proc/<pid>/status figure in KiB (VmRSS, VmHWM, ...)."""
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise KeyError(field)
+
+
+def reset_peak_rss(pid):
+    with open(f"/proc/{pid}/clear_refs", "w") as f:
+        f.write("5")  # VmHWM := VmRSS
+
+
 def sanitizer_report(text):
     return "Sanitizer" in text or "runtime error:" in text
 
@@ -221,8 +241,9 @@ def stop_all(ps):
 class Ctl:
     """A raw control connection that speaks frames by hand."""
 
-    def __init__(self, addr, timeout=5):
-        self.s = socket.create_connection((addr, CONTROL_PORT), timeout=timeout)
+    def __init__(self, addr, timeout=5, source=None):
+        self.s = socket.create_connection((addr, CONTROL_PORT), timeout=timeout,
+                                          source_address=(source, 0) if source else None)
         self.buf = b""
 
     def send(self, data):

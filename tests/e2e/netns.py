@@ -45,3 +45,39 @@ class Namespaces:
     def cleanup(self):
         for n in self.names.values():
             subprocess.run(["ip", "netns", "del", n], capture_output=True)
+
+
+class PrivateNet:
+    """A fresh network namespace, entered by the calling thread for the
+    duration of a `with` block: sockets it opens and processes it starts
+    live there (a socket keeps its namespace after the thread leaves).
+    `sysctls` are set inside it only, e.g. small TCP buffers so the kernel
+    stops absorbing what a peer does not read."""
+
+    CLONE_NEWNET = 0x40000000
+
+    def __init__(self, sysctls=None):
+        self.name = f"borepn{os.getpid() % 100000}"
+        self.sysctls = sysctls or {}
+
+    def __enter__(self):
+        import ctypes
+        subprocess.run(["ip", "netns", "del", self.name], capture_output=True)
+        sh("ip", "netns", "add", self.name)
+        sh("ip", "-n", self.name, "link", "set", "lo", "up")
+        for k, v in self.sysctls.items():
+            sh("ip", "netns", "exec", self.name, "sysctl", "-q", "-w", f"{k}={v}")
+        self.libc = ctypes.CDLL(None, use_errno=True)
+        self.home = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
+        fd = os.open(f"/run/netns/{self.name}", os.O_RDONLY)
+        try:
+            if self.libc.setns(fd, self.CLONE_NEWNET) != 0:
+                raise OSError(ctypes.get_errno(), "setns")
+        finally:
+            os.close(fd)
+        return self
+
+    def __exit__(self, *exc):
+        self.libc.setns(self.home, self.CLONE_NEWNET)
+        os.close(self.home)
+        subprocess.run(["ip", "netns", "del", self.name], capture_output=True)

@@ -7,6 +7,7 @@ learned public addresses."""
 import json
 import re
 import socket
+import struct
 import subprocess
 import time
 
@@ -329,13 +330,17 @@ def test_server_without_free_ports(procs, ns):
 
 # ---- 5. DescribeCluster, SASL and version caps, against a scripted broker -------------------------
 
+def start_scripted_broker(ns, *args):
+    broker = subprocess.Popen([*ns.prefix("c"), "/usr/bin/python3", "tests/tools/scripted_broker.py",
+                               *args], stdout=subprocess.PIPE, text=True,
+                              cwd=str(__import__("conftest").ROOT))
+    return broker, json.loads(broker.stdout.readline())["port"]
+
+
 @pytest.fixture
 def scripted(procs, ns, request):
     high = getattr(request, "param", False)
-    broker = subprocess.Popen([*ns.prefix("c"), "/usr/bin/python3", "tests/tools/scripted_broker.py",
-                               *(["--high"] if high else [])], stdout=subprocess.PIPE, text=True,
-                              cwd=str(__import__("conftest").ROOT))
-    port = json.loads(broker.stdout.readline())["port"]
+    broker, port = start_scripted_broker(ns, *(["--high"] if high else []))
     e = Env(procs, ns, brokers=0, bootstrap_of=f"127.0.0.1:{port}")
     e.broker = broker
     yield e
@@ -400,6 +405,60 @@ print(call(s2, 17, 0, 3, mech))
     # v0: answered by the proxy with UNSUPPORTED_VERSION and no mechanisms.
     assert v0 == "00000003" + "0023" + "00000000"
     scripted.proxy.wait_for("SaslHandshake v0")
+
+
+def test_request_reusing_an_in_flight_correlation_id_closes_the_connection(scripted):
+    """Issue 13, item 1: Produce acks=0 with correlation id 7 (which Kafka,
+    like this broker, never answers), then Metadata v1 with id 7 too. Matched
+    to the Produce, the Metadata response would reach the client unscanned,
+    with the broker's internal address. The proxy closes the connection
+    instead, says why, and answers the same Metadata on a fresh connection
+    with public addresses only."""
+    r = subprocess.run([*scripted.client_ns, "/usr/bin/python3", "-c", f"""
+import socket, struct
+def frame(key, ver, corr, body):
+    hdr = struct.pack('>hhih', key, ver, corr, 4) + b'test'
+    return struct.pack('>i', len(hdr) + len(body)) + hdr + body
+produce = frame(0, 3, 7, struct.pack('>hhii', -1, 0, 30000, 0))  # no txn, acks=0, no topics
+metadata = lambda corr: frame(3, 1, corr, struct.pack('>i', -1))
+s = socket.create_connection(({CLIENT_TO_SERVER!r}, 9092), timeout=10)
+s.sendall(produce)
+s.sendall(metadata(7))
+try:
+    got = s.recv(65536)  # EOF, or the first byte of a response
+except ConnectionResetError:
+    got = b''
+print(got.hex())
+s2 = socket.create_connection(({CLIENT_TO_SERVER!r}, 9092), timeout=10)
+s2.sendall(metadata(8))
+size = struct.unpack('>i', s2.recv(4, socket.MSG_WAITALL))[0]
+print(s2.recv(size, socket.MSG_WAITALL).hex())
+"""], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr[-3000:]
+    first, fresh = r.stdout.split("\n")[:2]
+    assert first == "", f"a response reached the client: {bytes.fromhex(first)!r}"
+    scripted.proxy.wait_for(r"closing a client connection: request \(api 3 v1\) reuses correlation id 7")
+    fresh = bytes.fromhex(fresh)
+    assert fresh[:4] == struct.pack(">i", 8)
+    assert CLIENT_TO_SERVER.encode() in fresh and b"127.0.0.1" not in fresh
+
+
+def test_a_cluster_naming_more_than_1024_brokers_is_refused(procs, ns):
+    """Every broker a cluster names costs the proxy a tunnel: a broker that
+    names 1,100 is refused at start, before any tunnel is opened for them."""
+    broker, port = start_scripted_broker(ns, "--brokers", "1100")
+    try:
+        srv = procs.start([*ns.prefix("s"), BORE, "server", "--bind-addr", "0.0.0.0", "--min-port",
+                           "9000", "--max-port", "29999"])
+        srv.wait_for("server listening")
+        p = procs.start([*ns.prefix("c"), BORE, "kafka-proxy", "-b", f"127.0.0.1:{port}", "--to",
+                         CLUSTER_TO_SERVER])
+        assert p.wait(60) == 1
+        p.expect_rc = 1
+        assert "the cluster names more brokers than the proxy tunnels (1024)" in p.text()
+    finally:
+        broker.terminate()
+        broker.wait()
 
 
 # ---- acks=0, pipelining, large frames -------------------------------------------------------------

@@ -3,14 +3,17 @@
 cluster does not serve: DescribeCluster, SASL, and API versions newer than
 any codec knows.
 
-    scripted_broker.py [--high]      prints {"port": N} once listening, then
+    scripted_broker.py [--high] [--brokers N]
+                                     prints {"port": N} once listening, then
                                      one {"api": K, "version": V} per request
 
 Answers ApiVersions (v0-v3, in the requested layout), Metadata (v0-v12: this
 broker, id 1, at its internal address, and no topics), DescribeCluster (v0-v1:
-the same broker), SaslHandshake (v0-v1: PLAIN) and SaslAuthenticate (v0-v2:
-success). With --high it advertises Metadata, FindCoordinator and
-DescribeCluster up to version 99.
+the same broker), SaslHandshake (v0-v1: PLAIN), SaslAuthenticate (v0-v2:
+success) and Produce (v0-v8: no topics) - except, like Kafka, Produce with
+acks=0, which is never answered. With --high it advertises Metadata, FindCoordinator and
+DescribeCluster up to version 99. With --brokers N, Metadata names N
+brokers (ids 1..N), all at this broker's address.
 """
 import json
 import socket
@@ -20,6 +23,7 @@ import threading
 
 HOST = "127.0.0.1"
 HIGH = "--high" in sys.argv
+BROKERS = int(sys.argv[sys.argv.index("--brokers") + 1]) if "--brokers" in sys.argv else 1
 
 
 def i8(v): return struct.pack(">b", v)
@@ -65,12 +69,15 @@ def api_versions(v, err=0):
 def metadata(v, port):
     flex = v >= 9
     body = i32(0) if v >= 3 else b""
-    broker = i32(1) + string(HOST, flex) + i32(port)
-    if v >= 1:
-        broker += string("rack-1", flex)
-    if flex:
-        broker += TAGS
-    body += array([broker], flex)
+    brokers = []
+    for node in range(1, BROKERS + 1):
+        broker = i32(node) + string(HOST, flex) + i32(port)
+        if v >= 1:
+            broker += string("rack-1", flex)
+        if flex:
+            broker += TAGS
+        brokers.append(broker)
+    body += array(brokers, flex)
     if v >= 2:
         body += string("scripted-cluster", flex)
     if v >= 1:
@@ -107,6 +114,22 @@ def sasl_authenticate(v):
     return body, flex
 
 
+def produce_acks(req, v):
+    """Acks of a Produce v0-v8 request (header v1: ClientId, then
+    TransactionalId from v3)."""
+    off = 8
+    n = struct.unpack(">h", req[off:off + 2])[0]
+    off += 2 + max(n, 0)
+    if v >= 3:
+        n = struct.unpack(">h", req[off:off + 2])[0]
+        off += 2 + max(n, 0)
+    return struct.unpack(">h", req[off:off + 2])[0]
+
+
+def produce(v):
+    return array([], False) + (i32(0) if v >= 1 else b""), False
+
+
 def serve(conn, port):
     buf = b""
     while True:
@@ -131,6 +154,10 @@ def serve(conn, port):
                 body, flex = sasl_handshake(v)
             elif key == 36:
                 body, flex = sasl_authenticate(v)
+            elif key == 0 and v <= 8:
+                if produce_acks(req, v) == 0:
+                    continue  # Kafka never answers acks=0
+                body, flex = produce(v)
             else:
                 conn.close()
                 return

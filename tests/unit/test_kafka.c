@@ -391,7 +391,7 @@ static void stream_setup(kstream_t *ks, sink_t *s, int16_t api, int16_t ver, int
     ks->emit = test_emit;
     ks->emit_ctx = s;
     for (int i = 0; i < frames; i++) {
-        kf_req_t r = {.api_key = api, .api_version = ver, .corr_id = 42, .expects_response = 1};
+        kf_req_t r = {.api_key = api, .api_version = ver, .corr_id = 42 + i, .expects_response = 1};
         kf_queue_push(&ks->queue, &r);
     }
 }
@@ -424,9 +424,13 @@ static void check_rewrite(int16_t api, int16_t ver, const kb_t *in_body, const k
     int copies = f1.len <= 4000 ? 2 : 1;
     kb_t in = {0}, want = {0};
     for (int i = 0; i < copies; i++) {
+        /* Each copy answers its own request: correlation ids 42, 43. */
+        kw_put32(f1.p + 4, (uint32_t)(42 + i));
+        kw_put32(w1.p + 4, (uint32_t)(42 + i));
         kb_raw(&in, f1.p, f1.len);
         kb_raw(&want, w1.p, w1.len);
     }
+    kw_put32(w1.p + 4, 42);
 
     kstream_t ks;
     sink_t s;
@@ -713,13 +717,13 @@ static void api_versions_caps(void)
 
 /* ---- requests ----------------------------------------------------------------- */
 
-static kb_t produce_request(int v, int acks, const char *txn)
+static kb_t produce_request(int v, int acks, const char *txn, int32_t corr)
 {
     kb_t b = {0};
     int flex = v >= 9;
     kb_i16(&b, 0);
     kb_i16(&b, v);
-    kb_i32(&b, 1000 + v);
+    kb_i32(&b, corr);
     kb_str(&b, 0, "client-1");
     if (flex) kb_tags(&b, 1);
     if (v >= 3) kb_str(&b, flex, txn);
@@ -735,7 +739,7 @@ static void requests_queue_and_acks0(void)
     int expected = 0;
     for (int v = 0; v <= 13; v++) {
         for (int acks = -1; acks <= 1; acks++) {
-            kb_t body = produce_request(v, acks, v % 2 ? "txn" : NULL);
+            kb_t body = produce_request(v, acks, v % 2 ? "txn" : NULL, 1000 + 3 * v + acks + 1);
             kb_t f = kb_frame(&body);
             kb_raw(&all, f.p, f.len);
             expected++; /* acks=0 too, as optional entries */
@@ -769,9 +773,12 @@ static void requests_queue_and_acks0(void)
             CHECK(ks.queue.count == (uint32_t)expected);
             kf_req_t r;
             CHECK(kf_queue_match(&ks.queue, 1000, &r) == 0 && r.api_version == 0); /* v0 acks=-1 */
-            /* v13's acks=1 request: the v0 acks=0 ... v12 acks=0 entries before it
-             * are skipped (no answer is due), the required ones are not. */
-            CHECK(kf_queue_match(&ks.queue, 1013, &r) == KF_BAD);
+            /* v0's acks=0 entry is skipped (no answer is due) on the way to v0's
+             * acks=1; v13's acks=1 cannot be matched past required requests. */
+            CHECK(kf_queue_match(&ks.queue, 1002, &r) == 0 && r.api_version == 0);
+            CHECK(ks.queue.count == (uint32_t)expected - 3);
+            CHECK(kf_queue_match(&ks.queue, 1000 + 3 * 13 + 2, &r) == KF_BAD);
+            CHECK(ks.queue.count == (uint32_t)expected - 3); /* a failed match removes nothing */
             kstream_free(&ks);
             if (bytewise && cut > 0) break;
         }
@@ -805,6 +812,57 @@ static void acks0_entries_are_optional(void)
     /* A required request is never skipped. */
     kf_queue_push(&q, &m);
     CHECK(kf_queue_match(&q, 4, &r) == KF_BAD);
+}
+
+static void queue_refuses_the_1025th_request_that_expects_a_response(void)
+{
+    kf_queue_t q;
+    kf_queue_init(&q);
+    for (int i = 0; i < KF_QUEUE_MAX; i++) {
+        kf_req_t r = {.api_key = 3, .corr_id = i, .expects_response = 1};
+        CHECK(kf_queue_push(&q, &r) == 0);
+    }
+    kf_req_t more = {.api_key = 3, .corr_id = KF_QUEUE_MAX, .expects_response = 1};
+    CHECK(kf_queue_push(&q, &more) == KF_BAD);
+    CHECK(q.count == KF_QUEUE_MAX);
+}
+
+/* Issue 13: Produce acks=0 and then Metadata, both with correlation id 7.
+ * Kafka never answers the first, so the Metadata response would have been
+ * matched to it and passed on unscanned. The second request is refused. */
+static void reused_correlation_id_is_refused(void)
+{
+    kb_t produce = produce_request(3, 0, NULL, 7);
+    kb_t meta = {0};
+    kb_i16(&meta, 3);
+    kb_i16(&meta, 1);
+    kb_i32(&meta, 7);
+    kb_str(&meta, 0, "client-1");
+    kb_i32(&meta, -1);
+    kb_t fp = kb_frame(&produce), fm = kb_frame(&meta);
+    kstream_t ks;
+    kstream_init(&ks, KF_MAX_FRAME_DEFAULT);
+    CHECK(kstream_request(&ks, fp.p, fp.len) == 0 && ks.queue.count == 1);
+    CHECK(kstream_request(&ks, fm.p, fm.len) == KF_BAD);
+    CHECK(ks.error && strstr(ks.error, "reuses correlation id 7") != NULL);
+    CHECK(ks.queue.count == 1);
+    kstream_free(&ks);
+
+    /* The queue alone: any entry still queued holds its id, optional or not. */
+    kf_queue_t q;
+    kf_queue_init(&q);
+    kf_req_t a0 = {.api_key = 0, .corr_id = 7, .expects_response = 0};
+    kf_req_t m = {.api_key = 3, .api_version = 1, .corr_id = 7, .expects_response = 1};
+    CHECK(kf_queue_push(&q, &a0) == 0);
+    CHECK(kf_queue_push(&q, &m) == KF_DUPLICATE);
+    kf_req_t r;
+    CHECK(kf_queue_match(&q, 7, &r) == 0 && r.api_key == 0); /* a broker that answers acks=0 */
+    CHECK(kf_queue_push(&q, &m) == 0); /* the id is free again */
+    CHECK(kf_queue_match(&q, 7, &r) == 0 && r.api_key == 3);
+    kb_free(&produce);
+    kb_free(&meta);
+    kb_free(&fp);
+    kb_free(&fm);
 }
 
 static void sasl_handshake_v0_refused(void)
@@ -1075,7 +1133,7 @@ static void write_seeds(const char *dir)
         kb_free(&b);
     }
     for (int v = 0; v <= 13; v += 3) {
-        kb_t body = produce_request(v, v % 2, "txn");
+        kb_t body = produce_request(v, v % 2, "txn", 1000 + v);
         kb_t f = kb_frame(&body);
         write_file(dir, "request", v, f.p, f.len);
         kb_free(&f);
@@ -1104,6 +1162,8 @@ int main(int argc, char **argv)
     RUN(api_versions_caps);
     RUN(requests_queue_and_acks0);
     RUN(acks0_entries_are_optional);
+    RUN(reused_correlation_id_is_refused);
+    RUN(queue_refuses_the_1025th_request_that_expects_a_response);
     RUN(sasl_handshake_v0_refused);
     RUN(truncated_anywhere);
     RUN(named_malformed_cases);
