@@ -220,3 +220,15 @@ def test_kafka_proxy_warns_when_its_ports_are_public_and_unprotected(tmp_path):
     r = run("kafka-proxy", "-b", "127.0.0.1:1", "--to", "11.22.33.44",
             "--secret-file", write_secret(tmp_path, "s"))
     assert "with no TLS and no authentication" in r.stderr
+
+
+def test_kafka_proxy_help():
+    r = run("kafka-proxy", "--help")
+    assert r.returncode == 0
+    assert "Usage: bore kafka-proxy [OPTIONS]" in r.stdout
+    for text in ["-b, --bootstrap-server <HOST:PORT>", "[default: localhost:9092]",
+                 "--advertised-host <HOST>", "[default: the --to host]", "--heartbeat-timeout <SECONDS>",
+                 "--max-frame-size <BYTES>", "[default: 104857600]", "[env: BORE_SECRET=]",
+                 "--secret-file <PATH>"]:
+        assert text in r.stdout, text
+    assert run("help", "kafka-proxy").stdout == r.stdout

@@ -1,0 +1,88 @@
+"""What the README promises operators beyond upstream, each against the real
+binary: parked visitors expire in turn, log levels from BORE_LOG and RUST_LOG, the
+open-file limit raised at start, TCP keepalive on control connections."""
+import json
+import os
+import re
+import socket
+import subprocess
+import time
+
+from conftest import BORE, Ctl, next_addr
+
+RANGE = ["--min-port", "45000", "--max-port", "45999"]
+
+
+def hello(addr, timeout=20):
+    c = Ctl(addr, timeout=timeout)
+    c.send(b'{"Hello":0}\0')
+    return c, json.loads(c.frame())["Hello"]
+
+
+def test_parked_visitors_expire_in_turn(procs):
+    """Two unaccepted visitors, 3 s apart: each is dropped 10 s after its
+    own arrival (one timer, re-armed for the next one)."""
+    srv = procs.server(*RANGE)
+    c, port = hello(srv.addr)
+    t0 = time.monotonic()
+    v1 = socket.create_connection((srv.addr, port), timeout=20)
+    # The server's heartbeats (every 500 ms) are the clock: 6 of them, 3 s.
+    beats = 0
+    while beats < 6:
+        beats += c.frame() == b'"Heartbeat"'
+    t2 = time.monotonic()
+    v2 = socket.create_connection((srv.addr, port), timeout=20)
+    assert v1.recv(10) == b""
+    assert 9.0 < time.monotonic() - t0 < 11.5
+    assert v2.recv(10) == b""
+    assert 9.0 < time.monotonic() - t2 < 11.5
+    srv.wait_for_n(r"was not accepted within 10 s; dropped", 2)
+
+
+def quiet_env(**kw):
+    env = {k: v for k, v in os.environ.items() if k not in ("BORE_LOG", "RUST_LOG")}
+    env.update(kw)
+    return env
+
+
+def cannot_connect(env):
+    """`bore local` to an address where nothing listens: a DEBUG line per
+    address tried, then the error."""
+    r = subprocess.run([BORE, "local", "1", "--to", "127.0.0.250"], capture_output=True, text=True,
+                       timeout=15, env=env)
+    assert r.returncode == 1 and "Error: could not connect" in r.stderr
+    return r.stderr
+
+
+def test_log_levels_from_bore_log_and_rust_log():
+    assert re.search(r"DEBUG bore::\w+: could not connect", cannot_connect(quiet_env(BORE_LOG="debug")))
+    assert "DEBUG" not in cannot_connect(quiet_env())  # info by default
+    assert re.search(r"DEBUG bore::\w+: could not connect", cannot_connect(quiet_env(RUST_LOG="debug")))
+    err = cannot_connect(quiet_env(BORE_LOG="error", RUST_LOG="debug"))  # BORE_LOG first
+    assert not re.search(r" (DEBUG|INFO|WARN) ", err), err
+    err = cannot_connect(quiet_env(BORE_LOG="warn"))
+    assert not re.search(r" (DEBUG|INFO) ", err), err
+
+
+def test_server_raises_its_open_file_limit_to_the_hard_limit(procs):
+    addr = next_addr()
+    srv = procs.start(["prlimit", "--nofile=256:4096", BORE, "server", "--bind-addr", addr, *RANGE])
+    srv.wait_for("server listening")
+    limits = open(f"/proc/{srv.p.pid}/limits").read()
+    soft, hard = re.search(r"Max open files\s+(\d+)\s+(\d+)", limits).groups()
+    assert (soft, hard) == ("4096", "4096")
+
+
+def test_control_connections_have_tcp_keepalive(procs):
+    srv = procs.server(*RANGE)
+    c, port = hello(srv.addr)
+    ss = subprocess.run(["ss", "-tnoH", "state", "established", "src", f"{srv.addr}:7835"],
+                        capture_output=True, text=True, timeout=10).stdout
+    assert "timer:(keepalive" in ss, ss
+    v = socket.create_connection((srv.addr, port), timeout=5)  # a visitor's: none
+    srv.wait_for("new visitor")
+    ss = subprocess.run(["ss", "-tnoH", "state", "established", "src", f"{srv.addr}:{port}"],
+                        capture_output=True, text=True, timeout=10).stdout
+    assert ss.strip() and "keepalive" not in ss, ss
+    v.close()
+    c.close()
