@@ -487,3 +487,141 @@ def test_acks0_and_large_messages(env):
     kcat.addresses(env.bootstrap, prefix=env.client_ns)
     env.proxy.wait_for(r"request api 3 v\d+ correlation", start=mark)
     assert "closing a client connection" not in env.proxy.text()
+
+
+# ---- the README's promises around a scripted broker -----------------------------------------------
+
+def raw_call(prefix, host, port, key, ver, body, flex):
+    """One request on a fresh connection from the client namespace: the
+    response body (after the correlation id and, when `flex`, its tags) as
+    bytes, or None if the connection ended without an answer."""
+    r = subprocess.run([*prefix, "/usr/bin/python3", "-c", f"""
+import socket, struct, sys
+hdr = struct.pack('>hhih', {key}, {ver}, 7, 4) + b'test' + (b'\\0' if {flex} else b'')
+s = socket.create_connection(({host!r}, {port}), timeout=10)
+s.sendall(struct.pack('>i', len(hdr) + {len(body)}) + hdr + bytes.fromhex({body.hex()!r}))
+head = s.recv(4, socket.MSG_WAITALL)
+if len(head) < 4:
+    print('EOF'); sys.exit()
+size = struct.unpack('>i', head)[0]
+print(s.recv(size, socket.MSG_WAITALL).hex())
+"""], capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, r.stderr[-3000:]
+    out = r.stdout.strip()
+    if out == "EOF":
+        return None
+    data = bytes.fromhex(out)
+    assert data[:4] == (7).to_bytes(4, "big")
+    return data[5:] if flex else data[4:]
+
+
+def test_describe_quorum_hides_controller_addresses(scripted):
+    """DescribeQuorum v2 lists the KRaft controllers' listeners; they are not
+    tunnelled, so the proxy gives the public host with port 0, never the
+    internal address."""
+    topics = bytes([2]) + bytes([len("__cluster_metadata") + 1]) + b"__cluster_metadata" + \
+        bytes([2]) + (0).to_bytes(4, "big") + b"\0" + b"\0"
+    body = raw_call(scripted.client_ns, CLIENT_TO_SERVER, 9092, 55, 2, topics + b"\0", flex=True)
+    assert body is not None
+    public = bytes([len(CLIENT_TO_SERVER) + 1]) + CLIENT_TO_SERVER.encode()
+    listener = bytes([len("CONTROLLER") + 1]) + b"CONTROLLER" + public + (0).to_bytes(2, "big")
+    assert body.endswith(listener + b"\0" + b"\0" + b"\0"), body.hex()
+    assert b"127.0.0.1" not in body
+
+
+def test_client_speaking_tls_to_a_public_port_is_told_and_logged(scripted):
+    r = subprocess.run([*scripted.client_ns, "/usr/bin/python3", "-c", f"""
+import socket, ssl
+ctx = ssl.create_default_context(); ctx.check_hostname = False; ctx.verify_mode = ssl.CERT_NONE
+s = socket.create_connection(({CLIENT_TO_SERVER!r}, 9092), timeout=10)
+try:
+    ctx.wrap_socket(s).do_handshake()
+    print('handshake done')
+except (ssl.SSLError, OSError) as e:
+    print('refused', type(e).__name__)
+"""], capture_output=True, text=True, timeout=30)
+    assert r.stdout.startswith("refused"), (r.stdout, r.stderr)
+    scripted.proxy.wait_for(r"WARN .*closing a client connection: client speaks TLS to a plaintext port")
+
+
+@pytest.fixture
+def scripted_broker(ns):
+    broker = subprocess.Popen([*ns.prefix("c"), "/usr/bin/python3", "tests/tools/scripted_broker.py"],
+                              stdout=subprocess.PIPE, text=True, cwd=str(__import__("conftest").ROOT))
+    yield json.loads(broker.stdout.readline())["port"]
+    broker.terminate()
+    broker.wait()
+
+
+def test_advertised_host_defaults_to_the_to_host_and_sigint_stops_with_0(procs, ns, scripted_broker):
+    """Without --advertised-host clients are given the --to host; the secret
+    (from BORE_SECRET) appears in no log line at trace, of the proxy or the
+    server; SIGINT ends the proxy with 0."""
+    srv = procs.start([*ns.prefix("s"), BORE, "server", "--bind-addr", "0.0.0.0", "--min-port", "9000",
+                       "--max-port", "29999"], env={"BORE_SECRET": SECRET, "BORE_LOG": "trace"})
+    srv.wait_for("server listening")
+    px = procs.start([*ns.prefix("c"), BORE, "kafka-proxy", "-b", f"127.0.0.1:{scripted_broker}",
+                      "--to", CLUSTER_TO_SERVER], env={"BORE_SECRET": SECRET, "BORE_LOG": "trace"})
+    m = px.wait_for(r"^bootstrap\.servers=(\S+)$", timeout=20, stdout=True)
+    assert m.group(1).startswith(f"{CLUSTER_TO_SERVER}:")
+    assert re.search(rf"^\s+1\s+{re.escape(CLUSTER_TO_SERVER)}:\d+\s+127\.0\.0\.1:{scripted_broker}$",
+                     px.stdout_text(), re.M)
+    px.p.send_signal(__import__("signal").SIGINT)
+    assert px.wait() == 0
+    assert srv.stop() == 0
+    for text in (px.text(), px.stdout_text(), srv.text()):
+        assert SECRET not in text
+
+
+def test_heartbeat_timeout_ends_the_proxy_when_the_server_goes_silent(procs, ns, scripted_broker):
+    import signal
+    srv = procs.start([*ns.prefix("s"), BORE, "server", "--bind-addr", "0.0.0.0", "--min-port", "9000",
+                       "--max-port", "29999"])
+    srv.wait_for("server listening")
+    px = procs.start([*ns.prefix("c"), BORE, "kafka-proxy", "-b", f"127.0.0.1:{scripted_broker}",
+                      "--to", CLUSTER_TO_SERVER, "--heartbeat-timeout", "1"])
+    px.wait_for(r"^bootstrap\.servers=", timeout=20, stdout=True)
+    srv.p.send_signal(signal.SIGSTOP)
+    try:
+        assert px.wait(timeout=10) == 1
+    finally:
+        srv.p.send_signal(signal.SIGCONT)
+    px.expect_rc = 1
+    assert "no heartbeat from" in px.text()
+
+
+def test_max_frame_size_closes_a_connection_whose_response_is_larger(procs, ns, scripted_broker):
+    """--max-frame-size: a response over it is never buffered; the client's
+    connection is closed and the proxy says why. (The start-up probe is not
+    subject to it: it buffers at most its own small answers.)"""
+    srv = procs.start([*ns.prefix("s"), BORE, "server", "--bind-addr", "0.0.0.0", "--min-port", "9000",
+                       "--max-port", "29999"])
+    srv.wait_for("server listening")
+    px = procs.start([*ns.prefix("c"), BORE, "kafka-proxy", "-b", f"127.0.0.1:{scripted_broker}",
+                      "--to", CLUSTER_TO_SERVER, "--advertised-host", CLIENT_TO_SERVER, "-p", "9092",
+                      "--max-frame-size", "1024"])
+    px.wait_for(r"^bootstrap\.servers=", timeout=20, stdout=True)
+    # Metadata v2 for topic "big": the scripted broker answers with over 2000 bytes.
+    assert raw_call(ns.prefix("u"), CLIENT_TO_SERVER, 9092, 3, 2, (1).to_bytes(4, "big") + b"\0\3big",
+                    flex=False) is None
+    px.wait_for(r"WARN .*closing a client connection: response size is negative or over the cap")
+
+
+def test_broker_that_never_answers_is_reported_after_10s(procs, ns):
+    silent = subprocess.Popen([*ns.prefix("c"), "/usr/bin/python3", "-c", """
+import socket, sys
+s = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen(); print(s.getsockname()[1], flush=True)
+c, _ = s.accept(); sys.stdin.read()
+"""], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        port = silent.stdout.readline().strip()
+        t0 = time.monotonic()
+        p = procs.start([*ns.prefix("c"), BORE, "kafka-proxy", "-b", f"127.0.0.1:{port}", "--to",
+                         CLUSTER_TO_SERVER])
+        assert p.wait(timeout=20) == 1
+        p.expect_rc = 1
+        assert 9.5 < time.monotonic() - t0 < 14
+        assert f"Error: Kafka at 127.0.0.1:{port}: no answer within 10 s" in p.text()
+    finally:
+        silent.kill()
+        silent.wait()

@@ -1,5 +1,6 @@
 """What the README promises operators beyond upstream, each against the real
-binary: parked visitors expire in turn, log levels from BORE_LOG and RUST_LOG, the
+binary: a client that stops reading its control connection is dropped,
+parked visitors expire in turn, log levels from BORE_LOG and RUST_LOG, the
 open-file limit raised at start, TCP keepalive on control connections."""
 import json
 import os
@@ -7,6 +8,8 @@ import re
 import socket
 import subprocess
 import time
+
+import pytest
 
 from conftest import BORE, Ctl, next_addr
 
@@ -17,6 +20,67 @@ def hello(addr, timeout=20):
     c = Ctl(addr, timeout=timeout)
     c.send(b'{"Hello":0}\0')
     return c, json.loads(c.frame())["Hello"]
+
+
+@pytest.fixture
+def small_buffers_ns():
+    """A network namespace whose TCP send buffers stay under 64 KiB (on the
+    host they grow to 4 MiB, which a test would need 60,000 visitors to
+    fill); the prefix that runs a command in it. List it before `procs`."""
+    name = f"boresmall{os.getpid() % 100000}"
+    subprocess.run(["ip", "netns", "del", name], capture_output=True)
+    subprocess.run(["ip", "netns", "add", name], check=True)
+    subprocess.run(["ip", "-n", name, "link", "set", "lo", "up"], check=True)
+    ns = ["ip", "netns", "exec", name]
+    subprocess.run([*ns, "sysctl", "-q", "-w", "net.ipv4.tcp_wmem=4096 16384 65536"], check=True)
+    yield ns
+    subprocess.run(["ip", "netns", "del", name], capture_output=True)
+
+
+STUCK_CLIENT = """
+import json, socket, sys
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+s.connect(('127.0.0.1', 7835))
+s.sendall(b'{"Hello":0}\\0')
+buf = b''
+while b'\\0' not in buf:
+    buf += s.recv(100)
+port = json.loads(buf.partition(b'\\0')[0])['Hello']
+print(port, flush=True)
+# Each visitor queues one Connection message; this client reads none.
+for i in range(20000):
+    try:
+        socket.create_connection(('127.0.0.1', port), timeout=5).close()
+    except ConnectionRefusedError:  # its tunnel went with its control connection
+        break
+print(i, flush=True)
+sys.stdin.read()  # holds the control connection until the test is done
+"""
+
+
+def test_client_that_stops_reading_its_control_connection_is_dropped(small_buffers_ns, procs):
+    """A control connection that never reads while its tunnel gets visitors:
+    once 64 KiB of Connection messages wait for it, the server drops it,
+    closes its tunnel, and keeps serving everyone else."""
+    ns = small_buffers_ns
+    srv = procs.start([*ns, BORE, "server", "--bind-addr", "127.0.0.1", *RANGE, "--max-pending", "100000",
+                       "--max-pending-per-tunnel", "100000"], env={"BORE_LOG": "info"})
+    srv.wait_for("server listening")
+    stuck = subprocess.Popen([*ns, "/usr/bin/python3", "-c", STUCK_CLIENT], stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, text=True)
+    try:
+        port = int(stuck.stdout.readline())
+        srv.wait_for(r"WARN .*127\.0\.0\.1:\d+ is not reading its control connection; dropping it",
+                     timeout=30)
+        srv.wait_for(rf"tunnel on port {port} closed")
+        visitors = int(stuck.stdout.readline())
+        assert visitors < 19999, "the tunnel outlived its stuck control connection"
+    finally:
+        stuck.kill()
+        stuck.wait()
+    cl = procs.start([*ns, BORE, "local", "1", "--to", "127.0.0.1"])
+    cl.wait_for(r"listening at 127\.0\.0\.1:\d+$")
 
 
 def test_parked_visitors_expire_in_turn(procs):
