@@ -6,7 +6,6 @@ checks, from the client's own view of the cluster, that it only ever
 learned public addresses."""
 import json
 import re
-import socket
 import subprocess
 import time
 
@@ -267,7 +266,6 @@ def test_broker_down_and_up(env):
     # A client connecting to broker 3 through its tunnel gets its connection closed...
     host, port = env.public[3]
     probe = subprocess.run([*env.client_ns, "/usr/bin/python3", "-c", f"""
-import socket
 s = socket.create_connection(({host!r}, {port}), timeout=10)
 s.settimeout(10)
 print(repr(s.recv(10)))
@@ -332,7 +330,6 @@ def test_probe_tries_each_broker_address(dual_ns, procs):
     """`-b dual:PORT`: nothing listens on ::1, the first address; the proxy
     goes on to 127.0.0.1, where a broker that is not Kafka hangs up."""
     fake = subprocess.Popen([*dual_ns, "/usr/bin/python3", "-c", """
-import socket
 s = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen(); print(s.getsockname()[1], flush=True)
 c, _ = s.accept(); got = b''
 while len(got) < 40:  # the probe's ApiVersions + Metadata; closing on unread bytes would reset
@@ -354,7 +351,6 @@ c.close()
 def test_tls_broker_detected(procs, ns):
     # A TLS server answers a plaintext request with an alert record.
     tls = subprocess.Popen([*ns.prefix("c"), "/usr/bin/python3", "-c", """
-import socket
 s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 s.bind(('127.0.0.1', 39093)); s.listen(); print('ready', flush=True)
 c, _ = s.accept(); c.recv(100); c.sendall(bytes([0x15, 3, 3, 0, 2, 2, 0x46])); c.close()
