@@ -1,7 +1,8 @@
 """What the README promises operators beyond upstream, each against the real
 binary: a client that stops reading its control connection is dropped,
 parked visitors expire in turn, log levels from BORE_LOG and RUST_LOG, the
-open-file limit raised at start, TCP keepalive on control connections."""
+open-file limit raised at start, TCP keepalive on control connections, the
+secret in no log line."""
 import json
 import os
 import re
@@ -150,3 +151,31 @@ def test_control_connections_have_tcp_keepalive(procs):
     assert ss.strip() and "keepalive" not in ss, ss
     v.close()
     c.close()
+
+
+def test_secret_appears_in_no_log_at_trace(procs, tmp_path):
+    """The secret, given each way (BORE_SECRET, --secret, --secret-file),
+    is in no line the server or the client writes at the most verbose level,
+    through a tunnel set-up and a visitor's authenticated connection."""
+    secret = "s3cret-that-must-not-leak"
+    path = tmp_path / "secret"
+    path.write_text(secret + "\n")
+    path.chmod(0o600)
+    srv = procs.server(*RANGE, env={"BORE_SECRET": secret, "BORE_LOG": "trace"})
+    svc = socket.socket()
+    svc.bind(("127.0.0.1", 0))
+    svc.listen()
+    clients = [procs.local(svc.getsockname()[1], srv.addr, "--secret", secret, env={"BORE_LOG": "trace"}),
+               procs.local(svc.getsockname()[1], srv.addr, "--secret-file", str(path),
+                           env={"BORE_LOG": "trace"})]
+    for cl in clients:
+        v = socket.create_connection((srv.addr, cl.port), timeout=5)
+        v.sendall(b"x")
+        c, _ = svc.accept()
+        assert c.recv(1) == b"x"
+        c.close()
+        v.close()
+        cl.wait_for(rf"new connection through port {cl.port}")
+    for p in (*clients, srv):  # clients first: a server going away is their error
+        assert p.stop() == 0
+        assert secret not in p.text() + p.stdout_text()

@@ -95,6 +95,10 @@ MUTATIONS = [
          old="    if (s->write_queue_size > CTL_OUTQ_MAX) {",
          new="    if (0) {",
          tests=[E + "test_operations.py::test_client_that_stops_reading_its_control_connection_is_dropped"]),
+    dict(name="secret-file-content-logged", file="src/main.c",
+         old="    secret->value = buf;",
+         new='    secret->value = buf; log_debug("read the secret: %s", buf);',
+         tests=[E + "test_operations.py::test_secret_appears_in_no_log_at_trace"]),
     # -- kafka-proxy -------------------------------------------------------------
     dict(name="controller-address-not-hidden", file="src/kafka/kproxy.c",
          old="    if (a->kind == KS_CONTROLLER) {",
