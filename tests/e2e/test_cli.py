@@ -247,3 +247,15 @@ def test_kafka_proxy_map_strict_check_usage_errors_exit_2():
     r = run("kafka-proxy", "--help")
     for line in ("      --map <ADVERTISED_HOST:PORT=HOST:PORT>", "      --strict  ", "      --check  "):
         assert line in r.stdout, r.stdout
+
+
+def test_kafka_proxy_help():
+    r = run("kafka-proxy", "--help")
+    assert r.returncode == 0
+    assert "Usage: bore kafka-proxy [OPTIONS]" in r.stdout
+    for text in ["-b, --bootstrap-server <HOST:PORT>", "[default: localhost:9092]",
+                 "--advertised-host <HOST>", "[default: the --to host]", "--heartbeat-timeout <SECONDS>",
+                 "--max-frame-size <BYTES>", "[default: 104857600]", "[env: BORE_SECRET=]",
+                 "--secret-file <PATH>"]:
+        assert text in r.stdout, text
+    assert run("help", "kafka-proxy").stdout == r.stdout

@@ -78,6 +78,16 @@ def test_wrong_or_non_hex_tag(auth_srv, tag):
     still_serves(auth_srv, SECRET)
 
 
+def test_tag_wrong_only_in_its_last_byte_is_refused(auth_srv):
+    """All 32 bytes of the HMAC are compared: the right tag with its last
+    byte changed is an invalid secret."""
+    c = Ctl(auth_srv.addr)
+    good = auth_tag(SECRET, challenge(c))
+    bad = good[:-2] + ("00" if good[-2:] != "00" else "01")
+    c.send(json.dumps({"Authenticate": bad}).encode() + b"\0")
+    assert c.read_all() == err("invalid secret") + b"\0"
+
+
 def test_uppercase_tag_accepted(auth_srv):
     c = Ctl(auth_srv.addr)
     uid = challenge(c)

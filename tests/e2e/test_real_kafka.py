@@ -130,6 +130,25 @@ def test_java_transactions_read_committed(env):
     env.assert_public(r["addresses"])
 
 
+def test_kafka_python_transactions_read_committed(env):
+    """kafka-python 2.3.3: its transactional producer commits 0..499 and
+    aborts 500..799 through the proxy; its read_committed consumer sees
+    exactly the committed records, its read_uncommitted one all 800 (the
+    aborted records were written: only the markers keep them out)."""
+    env.real.topic("txn-kp", 6)
+    kp = REAL_CLIENTS["kafka-python"]
+    r = kp.txn(env.bootstrap, "txn-kp", 500, 300, "txn-kafka-python", prefix=env.client_ns)
+    env.assert_public(r["addresses"])
+    got = kp.consume(env.bootstrap, "txn-kp", "rc-kp", 800, timeout=15, committed=True,
+                     prefix=env.client_ns)
+    assert got["indices"] == list(range(500)) and got["duplicates"] == 0, \
+        {k: got[k] for k in got if k != "indices"}
+    everything = kp.consume(env.bootstrap, "txn-kp", "ru-kp", 800, timeout=30, prefix=env.client_ns)
+    assert everything["indices"] == list(range(800)), {k: everything[k] for k in everything
+                                                       if k != "indices"}
+    env.assert_public(got["addresses"] + everything["addresses"])
+
+
 def test_share_group_delivers_and_acknowledges(env):
     """KIP-932: a KafkaShareConsumer reads and acknowledges through the
     proxy (ShareFetch / ShareAcknowledge, whose NodeEndpoints are rewritten)."""

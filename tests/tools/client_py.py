@@ -9,7 +9,10 @@ OPs:
   consume  --topic T --group G --count N [--timeout S]
                                     consumes in a group, commits; prints what came
   txn      --topic T --count N --abort-count M --txn-id ID
-                                    commits N messages in one transaction, aborts M
+                                    commits N messages in one transaction, aborts M;
+                                    prints only the addresses (what the broker kept
+                                    is for a consumer to show, not for the driver
+                                    to claim)
   consume-committed ...             as consume, isolation read_committed
 
 --config KEY=VALUE (repeatable) adds client properties, in librdkafka's
@@ -154,7 +157,7 @@ class Confluent:
             p.produce(a.topic, key=f"k{i}", value=value_for(i))
         p.flush(30)
         p.abort_transaction(30)
-        return {"committed": a.count, "aborted": a.abort_count, "addresses": self.addresses(p)}
+        return {"addresses": self.addresses(p)}
 
 
 # ---- kafka-python (pure Python) -----------------------------------------------
@@ -220,11 +223,9 @@ class KafkaPython:
         return r
 
     def consume(self, a, isolation="read_uncommitted"):
-        if isolation != "read_uncommitted":
-            return {"unsupported": "kafka-python 2.0.2 has no isolation_level"}
         c = self.kafka.KafkaConsumer(a.topic, bootstrap_servers=self.bootstrap, group_id=a.group,
                                      auto_offset_reset="earliest", enable_auto_commit=False,
-                                     consumer_timeout_ms=1000, **self.kw)
+                                     consumer_timeout_ms=1000, isolation_level=isolation, **self.kw)
         if a.stream:
             def batch():
                 return [((m.key or b"").decode(), (m.value or b"").decode())
@@ -246,7 +247,21 @@ class KafkaPython:
         return r
 
     def txn(self, a):
-        return {"unsupported": "kafka-python 2.0.2 has no transactional producer"}
+        p = self.kafka.KafkaProducer(bootstrap_servers=self.bootstrap, transactional_id=a.txn_id,
+                                     key_serializer=str.encode, value_serializer=str.encode, **self.kw)
+        p.init_transactions()
+        p.begin_transaction()
+        for i in range(a.count):
+            p.send(a.topic, key=f"k{i}", value=value_for(i))
+        p.commit_transaction()
+        p.begin_transaction()
+        for i in range(a.count, a.count + a.abort_count):
+            p.send(a.topic, key=f"k{i}", value=value_for(i))
+        p.flush(30)
+        p.abort_transaction()
+        r = {"addresses": self.addresses(p._metadata)}
+        p.close()
+        return r
 
 
 def stream(a, batch, commit, close):

@@ -8,12 +8,15 @@ any codec knows.
                                      one {"api": K, "version": V} per request
 
 Answers ApiVersions (v0-v3, in the requested layout), Metadata (v0-v12: this
-broker, id 1, at its internal address, and no topics), DescribeCluster (v0-v1:
-the same broker), SaslHandshake (v0-v1: PLAIN), SaslAuthenticate (v0-v2:
-success) and Produce (v0-v8: no topics) - except, like Kafka, Produce with
-acks=0, which is never answered. With --high it advertises Metadata, FindCoordinator and
-DescribeCluster up to version 99. With --brokers N, Metadata names N
-brokers (ids 1..N), all at this broker's address.
+broker, id 1, at its internal address, and no topics; a request that names
+a topic "big" gets a 2000-byte cluster id, an answer over 1 KiB), DescribeCluster (v0-v1:
+the same broker), DescribeQuorum (v2: one voter, controller 3000 listening
+at HOST:CONTROLLER_PORT - a KRaft controller, never tunnelled), SaslHandshake
+(v0-v1: PLAIN), SaslAuthenticate (v0-v2: success) and Produce (v0-v8: no
+topics) - except, like Kafka, Produce with acks=0, which is never answered.
+With --high it advertises Metadata, FindCoordinator and DescribeCluster up to
+version 99. With --brokers N, Metadata names N brokers (ids 1..N), all at
+this broker's address.
 """
 import json
 import socket
@@ -24,6 +27,7 @@ import threading
 HOST = "127.0.0.1"
 HIGH = "--high" in sys.argv
 BROKERS = int(sys.argv[sys.argv.index("--brokers") + 1]) if "--brokers" in sys.argv else 1
+CONTROLLER_PORT = 9093
 
 
 def i8(v): return struct.pack(">b", v)
@@ -56,7 +60,7 @@ TAGS = uvarint(0)
 
 def api_versions(v, err=0):
     top = 99 if HIGH else None
-    keys = [(18, 0, 3), (3, 0, top or 12), (10, 0, top or 3), (60, 0, top or 1), (17, 0, 1), (36, 0, 2)]
+    keys = [(18, 0, 3), (3, 0, top or 12), (10, 0, top or 3), (60, 0, top or 1), (17, 0, 1), (36, 0, 2), (55, 0, 2)]
     flex = v >= 3
     body = i16(err) + array([i16(k) + i16(lo) + i16(hi) + (TAGS if flex else b"") for k, lo, hi in keys], flex)
     if v >= 1:
@@ -66,7 +70,7 @@ def api_versions(v, err=0):
     return body, False  # ApiVersions: response header v0, always
 
 
-def metadata(v, port):
+def metadata(v, port, big=False):
     flex = v >= 9
     body = i32(0) if v >= 3 else b""
     brokers = []
@@ -79,7 +83,7 @@ def metadata(v, port):
         brokers.append(broker)
     body += array(brokers, flex)
     if v >= 2:
-        body += string("scripted-cluster", flex)
+        body += string("c" * 2000 if big else "scripted-cluster", flex)
     if v >= 1:
         body += i32(1)
     body += array([], flex)
@@ -98,6 +102,19 @@ def describe_cluster(v, port):
     body += array([i32(1) + string(HOST, True) + i32(port) + string("rack-1", True) + TAGS], True)
     body += i32(-2147483648) + TAGS
     return body, True
+
+
+def describe_quorum(v):
+    """v2 (KIP-853): the quorum of __cluster_metadata and its Nodes."""
+    assert v == 2
+    voter = i32(3000) + b"\x00" * 16 + i64(100) + i64(-1) + i64(-1) + TAGS
+    partition = (i32(0) + i16(0) + string(None, True) + i32(3000) + i32(1) + i64(100)
+                 + array([voter], True) + array([], True) + TAGS)
+    body = i16(0) + string(None, True)
+    body += array([string("__cluster_metadata", True) + array([partition], True) + TAGS], True)
+    listener = string("CONTROLLER", True) + string(HOST, True) + struct.pack(">H", CONTROLLER_PORT) + TAGS
+    body += array([i32(3000) + array([listener], True) + TAGS], True)
+    return body + TAGS, True
 
 
 def sasl_handshake(v):
@@ -147,9 +164,11 @@ def serve(conn, port):
                 if v > 3:
                     body, flex = api_versions(0, 35)
             elif key == 3:
-                body, flex = metadata(v, port)
+                body, flex = metadata(v, port, big=b"big" in req[8:])
             elif key == 60:
                 body, flex = describe_cluster(v, port)
+            elif key == 55:
+                body, flex = describe_quorum(v)
             elif key == 17:
                 body, flex = sasl_handshake(v)
             elif key == 36:

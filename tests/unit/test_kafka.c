@@ -915,8 +915,11 @@ static int feed_one(int16_t api, int16_t ver, const uint8_t *p, size_t len, uint
 static void truncated_anywhere(void)
 {
     /* Every prefix of the body, with a size prefix that claims exactly it:
-     * each must be a clean error (or, for the few that are themselves
-     * valid, a clean rewrite) - never a crash or an over-read. */
+     * each that ends before the last internal address is over (host and
+     * port) must be a clean error - never accepted, never a crash or an
+     * over-read. The scanners stop after the last address a response can
+     * hold, so a cut in the tail past it (topics of a Metadata answer) is
+     * passed on unread, for the client to judge. */
     params_t p = {3, 2, 1, 2};
     builder_fn builders[] = {metadata, find_coordinator, describe_cluster, produce, fetch,
                              share_fetch, share_ack, describe_quorum};
@@ -924,16 +927,25 @@ static void truncated_anywhere(void)
     int16_t vers[] = {12, 4, 1, 11, 16, 1, 1, 2};
     for (size_t k = 0; k < 8; k++) {
         kb_t body = builders[k](vers[k], INTERNAL, &p);
-        int errors = 0;
-        for (size_t cut = 4; cut < body.len; cut++) {
+        static const char tail[] = "cluster.internal";
+        size_t addr_end = 0; /* just past the last internal host and its port */
+        for (size_t i = 0; i + sizeof tail - 1 <= body.len; i++)
+            if (memcmp(body.p + i, tail, sizeof tail - 1) == 0) addr_end = i + sizeof tail - 1 + 4;
+        CHECK(addr_end > 0);
+        size_t accepted = 0;
+        for (size_t cut = 4; cut < addr_end; cut++) {
             kb_t part = {0};
             kb_raw(&part, body.p, cut);
             kb_t f = kb_frame(&part);
-            errors += feed_one(apis[k], vers[k], f.p, f.len, KF_MAX_FRAME_DEFAULT) != 0;
+            if (feed_one(apis[k], vers[k], f.p, f.len, KF_MAX_FRAME_DEFAULT) == 0) {
+                fprintf(stderr, "  api %d v%d: a body cut at %zu of %zu was accepted\n", apis[k],
+                        vers[k], cut, body.len);
+                accepted++;
+            }
             kb_free(&f);
             kb_free(&part);
         }
-        CHECK(errors > 0);
+        CHECK(accepted == 0);
         kb_free(&body);
     }
 }
