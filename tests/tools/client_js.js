@@ -109,14 +109,17 @@ async function main() {
       await c.disconnect();
       process.exit(0);
     }
-    const got = [];
+    const got = []; const keys = new Set();
     await new Promise((resolve) => {
       const timer = setTimeout(resolve, a.timeout * 1000);
       c.run({
         autoCommit: true, autoCommitThreshold: 500, autoCommitInterval: 200, partitionsConsumedConcurrently: 6,
         eachMessage: async ({ message }) => {
-          got.push([message.key ? message.key.toString() : '', message.value ? message.value.toString() : '']);
-          if (got.length >= a.count) { clearTimeout(timer); setImmediate(resolve); }
+          const key = message.key ? message.key.toString() : '';
+          got.push([key, message.value ? message.value.toString() : '']);
+          keys.add(key);
+          // Until every distinct message is in (a duplicate does not count).
+          if (keys.size >= a.count) { clearTimeout(timer); setImmediate(resolve); }
         },
       });
     });
