@@ -223,6 +223,16 @@ def dual_ns():
     shutil.rmtree(etc, ignore_errors=True)
 
 
+@pytest.fixture(scope="module")
+def ns():
+    """The three network namespaces of the Kafka tests (netns.py), one set
+    per test module."""
+    from netns import Namespaces
+    n = Namespaces()
+    yield n
+    n.cleanup()
+
+
 def stop_all(ps):
     failures = []
     for p in reversed(ps.procs):  # clients before the servers they use

@@ -22,18 +22,10 @@ def real_cluster(ns, **kw):
 
 def real_kafka_fixtures(**cluster_kw):
     """The fixtures of a real-Kafka test module, one cluster for the module:
-    `ns` (the three namespaces), `real` (the cluster, in the cluster
-    namespace) and `env` (tunnel server and kafka-proxy in front of broker 1;
+    `real` (the cluster, in the namespaces of conftest's `ns`) and `env` (tunnel server and kafka-proxy in front of broker 1;
     `env.real` is the cluster). A module takes them with
-    `ns, real, env = real_kafka_fixtures(topics=[...])`."""
+    `real, env = real_kafka_fixtures(topics=[...])`."""
     from kafka_env import Env
-    from netns import Namespaces
-
-    @pytest.fixture(scope="module")
-    def ns():
-        n = Namespaces()
-        yield n
-        n.cleanup()
 
     @pytest.fixture(scope="module")
     def real(ns):
@@ -45,4 +37,4 @@ def real_kafka_fixtures(**cluster_kw):
         e.real = real
         return e
 
-    return ns, real, env
+    return real, env

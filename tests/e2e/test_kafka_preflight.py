@@ -16,17 +16,10 @@ import pytest
 from conftest import BORE, ROOT
 from kafka_env import Env
 from kafka_rig import CLIENTS, KafkaCluster
-from netns import CLIENT_TO_SERVER, CLUSTER_TO_SERVER, Namespaces
+from netns import CLIENT_TO_SERVER, CLUSTER_TO_SERVER
 
 FAKES = os.path.join(ROOT, "tests", "tools", "fake_listeners.py")
 DEADLINE = 2.0  # KCHECK_DEADLINE_MS
-
-
-@pytest.fixture(scope="module")
-def ns():
-    n = Namespaces()
-    yield n
-    n.cleanup()
 
 
 @pytest.fixture(scope="module")

@@ -16,16 +16,9 @@ import pytest
 from conftest import BORE
 from kafka_env import SECRET, Env
 from kafka_rig import CACHE, CLIENTS, KafkaCluster, StreamConsumer, rig_env
-from netns import CLIENT_TO_SERVER, CLUSTER_TO_SERVER, Namespaces
+from netns import CLIENT_TO_SERVER, CLUSTER_TO_SERVER
 ALL = list(CLIENTS)
 N = 10000
-
-
-@pytest.fixture(scope="module")
-def ns():
-    n = Namespaces()
-    yield n
-    n.cleanup()
 
 
 @pytest.fixture

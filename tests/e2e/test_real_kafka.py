@@ -20,7 +20,7 @@ N = 100_000
 REAL_CLIENTS = {"java": JAVA, **CLIENTS}
 
 
-ns, real, env = real_kafka_fixtures(topics=["orders:6"])
+real, env = real_kafka_fixtures(topics=["orders:6"])
 
 
 @pytest.mark.parametrize("name", list(REAL_CLIENTS))

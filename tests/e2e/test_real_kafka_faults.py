@@ -21,7 +21,7 @@ pytestmark = pytest.mark.timeout(600)  # a cluster start, then minutes of paced 
 HINT = r"leader hint \(NodeEndpoints\): broker (\d+) at 127\.0\.0\.1:\d+ rewritten to 192\.0\.2\.6:(\d+)"
 
 
-ns, real, env = real_kafka_fixtures()
+real, env = real_kafka_fixtures()
 
 
 class Background:

@@ -14,7 +14,6 @@ import pytest
 from conftest import BORE
 from kafka_env import Env
 from kafka_rig import CLIENTS, JAVA
-from netns import Namespaces
 from real_rig import real_cluster
 
 REAL_CLIENTS = {"java": JAVA, **CLIENTS}
@@ -32,13 +31,6 @@ def maps(real, key):
         left = advertised(i) if key == "address" else str(i)
         out += ["--map", f"{left}={real.address(i)}"]
     return out
-
-
-@pytest.fixture(scope="module")
-def ns():
-    n = Namespaces()
-    yield n
-    n.cleanup()
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,7 @@ REAL_CLIENTS = {"java": JAVA, **CLIENTS}
 N = 10_000
 
 
-ns, real, env = real_kafka_fixtures(version=OLD_VERSION, topics=["orders:6"])
+real, env = real_kafka_fixtures(version=OLD_VERSION, topics=["orders:6"])
 
 
 def test_the_cluster_is_the_older_line(real):

@@ -23,7 +23,7 @@ AUTH_FAILED = {
 }
 
 
-ns, real, env = real_kafka_fixtures(sasl=True, topics=["orders:6"])
+real, env = real_kafka_fixtures(sasl=True, topics=["orders:6"])
 
 
 def test_proxy_notices_the_listener_requires_sasl(env):

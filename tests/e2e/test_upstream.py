@@ -28,7 +28,7 @@ from conftest import Ctl, auth_tag, listen_local, next_addr, read_to_eof
 from kafka_rig import CLIENTS
 from netns import CLIENT_TO_SERVER
 from kafka_env import SECRET, Env
-from test_kafka_proxy import N, ns  # noqa: F401 (ns is a fixture)
+from test_kafka_proxy import N
 
 RANGE = ["--min-port", "43000", "--max-port", "43999"]
 
