@@ -68,6 +68,7 @@ struct relay {
     struct half dir[2]; /* dir[0]: h[0] -> h[1]; dir[1]: h[1] -> h[0] */
     relay_end_cb on_end;
     void *user;
+    relay_stats_t *stats; /* NULL: not counted */
     int closing;
     int closed;
 };
@@ -393,6 +394,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     int foreign = d->foreign;
     d->foreign = 0;
     if (nread > 0) {
+        if (r->stats) r->stats->bytes[d == &r->dir[1]] += (uint64_t)nread;
         /* Reading only happens with nothing kept and nothing in flight. */
         buf_put(d->in, d->in_class);
         d->in = foreign ? NULL : buf->base;
@@ -470,6 +472,11 @@ int relay_start(list_t *set, uv_tcp_t *a, relay_release_cb release_a, uv_tcp_t *
                 relay_release_cb release_b, const uint8_t *first, size_t len)
 {
     return relay_start_filtered(set, a, release_a, b, release_b, first, len, NULL, NULL, NULL, NULL);
+}
+
+void relay_set_stats(relay_t *r, relay_stats_t *s)
+{
+    r->stats = s;
 }
 
 void relay_close_all(list_t *set)

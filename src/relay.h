@@ -81,6 +81,17 @@ void relay_continue(relay_t *r, int dir);
 
 void relay_close(relay_t *r);
 
+/* Byte counters that move as bytes flow (not when a relay ends): bytes[dir]
+ * counts the bytes read from direction dir's source once set (the `first`
+ * bytes given to relay_start are the caller's to count). Owned by the
+ * caller; may be shared by many relays; must outlive them. */
+typedef struct {
+    uint64_t bytes[2];
+} relay_stats_t;
+
+/* Counts this relay's traffic into `s` from now on (NULL: stop counting). */
+void relay_set_stats(relay_t *r, relay_stats_t *s);
+
 /* Closes every relay in `set` (shutdown). */
 void relay_close_all(list_t *set);
 
