@@ -245,6 +245,10 @@ static int cmd_kafka_proxy(int argc, char **argv)
         {0, "check", NULL, NULL, NULL,
          "Only run the pre-flight (no server needed): exit 0 if every broker is reachable, 1 if not",
          0, NULL, 0},
+        {0, "state-dir", "DIR", "BORE_STATE_DIR", NULL,
+         "Where bore keeps files between runs [default: $XDG_STATE_HOME/bore or "
+         "~/.local/state/bore]",
+         0, NULL, 0},
     };
     cli_cmd_t cmd = {"kafka-proxy",
                      "Exposes every broker of a Kafka cluster through the remote server", opts,
@@ -265,7 +269,8 @@ static int cmd_kafka_proxy(int argc, char **argv)
     char bootstrap[HOST_CAP], to[HOST_CAP], secret[SECRET_MAX];
     kproxy_config_t cfg = {.bootstrap_host = bootstrap, .to_host = to,
                            .advertised_host = opts[4].value, .maps = &maps,
-                           .strict = opts[9].given, .check_only = opts[10].given};
+                           .strict = opts[9].given, .check_only = opts[10].given,
+                           .state_dir = opts[11].value};
     if (resolve_split(opts[0].value, bootstrap, sizeof bootstrap, &cfg.bootstrap_port, 9092) != 0) {
         kmap_free(&maps);
         return cli_usage_error(&cmd,

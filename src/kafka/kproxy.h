@@ -37,6 +37,7 @@ typedef struct {
     const kmap_t *maps; /* --map: where to dial brokers (kmap.h) */
     int strict;         /* a broker that fails the pre-flight ends the start-up */
     int check_only;     /* --check: the pre-flight only, no server, no tunnels */
+    const char *state_dir; /* --state-dir, or NULL for the default (state.h) */
 } kproxy_config_t;
 
 /* Runs until SIGINT/SIGTERM (0), or a fatal error or the server closing a
