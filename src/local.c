@@ -58,7 +58,7 @@ static int on_pair(void *ctx, tunnel_t *t, uv_tcp_t *remote, relay_release_cb rr
 {
     local_t *l = ctx;
     (void)t;
-    return relay_start(&l->relays, remote, rr, local, rl, first, len);
+    return relay_start(&l->relays, remote, rr, local, rl, first, len, NULL);
 }
 
 static void on_signal(uv_signal_t *sig, int signum)

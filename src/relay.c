@@ -469,9 +469,14 @@ fail:
 }
 
 int relay_start(list_t *set, uv_tcp_t *a, relay_release_cb release_a, uv_tcp_t *b,
-                relay_release_cb release_b, const uint8_t *first, size_t len)
+                relay_release_cb release_b, const uint8_t *first, size_t len,
+                struct relay_stats *stats)
 {
-    return relay_start_filtered(set, a, release_a, b, release_b, first, len, NULL, NULL, NULL, NULL);
+    relay_t *r;
+    if (stats) stats->bytes[0] += len;
+    int rc = relay_start_filtered(set, a, release_a, b, release_b, first, len, NULL, NULL, NULL, &r);
+    if (rc == 0) r->stats = stats;
+    return rc;
 }
 
 void relay_set_stats(relay_t *r, relay_stats_t *s)

@@ -34,6 +34,7 @@
 #include "list.h"
 
 typedef struct relay relay_t;
+struct relay_stats;
 
 /* Called once per handle from its close callback: the owner frees it. */
 typedef void (*relay_release_cb)(uv_tcp_t *handle);
@@ -60,9 +61,11 @@ typedef void (*relay_end_cb)(void *user);
  * as read from a, before anything else; they are copied. Returns 0, after
  * which the handles always come back through the release callbacks (a later
  * I/O error closes them); or UV_ENOMEM / UV_EINVAL, and the caller keeps
- * them. Direction 0 is a -> b, direction 1 is b -> a. */
+ * them. Direction 0 is a -> b, direction 1 is b -> a. `stats` (may be NULL)
+ * counts the traffic, as relay_set_stats below. */
 int relay_start(list_t *set, uv_tcp_t *a, relay_release_cb release_a, uv_tcp_t *b,
-                relay_release_cb release_b, const uint8_t *first, size_t len);
+                relay_release_cb release_b, const uint8_t *first, size_t len,
+                struct relay_stats *stats);
 
 /* The same with filters (filters[dir], may be NULL), an end callback and
  * the relay returned in *out. */
@@ -85,7 +88,7 @@ void relay_close(relay_t *r);
  * counts the bytes read from direction dir's source once set (the `first`
  * bytes given to relay_start are the caller's to count). Owned by the
  * caller; may be shared by many relays; must outlive them. */
-typedef struct {
+typedef struct relay_stats {
     uint64_t bytes[2];
 } relay_stats_t;
 
