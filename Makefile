@@ -23,7 +23,7 @@ CFLAGS  += -Werror
 endif
 
 KAFKA   = kafka/kframe kafka/kscan kafka/krewrite kafka/kstream
-GATE    = kafka/ksasl
+GATE    = kafka/ksasl kafka/kgate
 CORE    = log frame uuid msg auth net srcmap relay cli resolve state tunnel $(KAFKA) kafka/kmap kafka/kcheck $(GATE)
 SRCS    = $(addprefix src/,$(addsuffix .c,$(CORE) server local kafka/kproxy main))
 OBJS    = $(SRCS:src/%.c=$(BUILD)/%.o)

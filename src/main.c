@@ -11,10 +11,13 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <termios.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "kmap.h"
 #include "kproxy.h"
+#include "ksasl.h"
 #include "local.h"
 #include "log.h"
 #include "net.h"
@@ -219,6 +222,101 @@ static void raise_fd_limit(void)
     }
 }
 
+#define AUTH_USERS_MAX 64
+#define PASSWORD_MAX 1024
+
+/* --add-user: the password from the terminal with echo off, or the first
+ * line of stdin when it is not a terminal. Only the salted credentials are
+ * written. */
+static int add_user(const char *file, const char *user)
+{
+    if (file == NULL) {
+        fprintf(stderr, "error: --add-user needs --auth-file FILE\n");
+        return CLI_USAGE;
+    }
+    if (!ksasl_valid_user(user, strlen(user))) {
+        fprintf(stderr, "error: invalid user name '%s' (1-255 printable bytes, no space, ':' or '#')\n",
+                user);
+        return CLI_USAGE;
+    }
+    char pw[PASSWORD_MAX + 2];
+    int tty = isatty(STDIN_FILENO);
+    struct termios old, quiet;
+    if (tty) {
+        fprintf(stderr, "Password for %s: ", user);
+        fflush(stderr);
+        if (tcgetattr(STDIN_FILENO, &old) == 0) {
+            quiet = old;
+            quiet.c_lflag &= ~(tcflag_t)ECHO;
+            tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet);
+        }
+    }
+    char *got = fgets(pw, sizeof pw, stdin);
+    if (tty) {
+        tcsetattr(STDIN_FILENO, TCSAFLUSH, &old);
+        fputc('\n', stderr);
+    }
+    size_t n = got ? strlen(pw) : 0;
+    if (n > 0 && pw[n - 1] == '\n') n--;
+    if (n > 0 && pw[n - 1] == '\r') n--;
+    if (got == NULL || n == 0 || n > PASSWORD_MAX) {
+        OPENSSL_cleanse(pw, sizeof pw);
+        fprintf(stderr, "Error: no password given (one line, 1-%d bytes)\n", PASSWORD_MAX);
+        return 1;
+    }
+    ksasl_user_t u;
+    char err[512];
+    int rc = ksasl_user_derive(&u, user, pw, n, KSASL_ITER_DEFAULT);
+    OPENSSL_cleanse(pw, sizeof pw);
+    if (rc != 0 || ksasl_file_put(file, &u, err, sizeof err) != 0) {
+        OPENSSL_cleanse(&u, sizeof u);
+        fprintf(stderr, "Error: %s\n", rc != 0 ? "cannot derive the credentials" : err);
+        return 1;
+    }
+    OPENSSL_cleanse(&u, sizeof u);
+    printf("user %s saved in %s (salted SCRAM-SHA-256 and SCRAM-SHA-512 credentials)\n", user, file);
+    return 0;
+}
+
+/* --auth-user and --auth-file into the store. 0, or CLI_USAGE / 1. */
+static int load_auth(const cli_cmd_t *cmd, const char *const *users, size_t n_users, const char *file,
+                     ksasl_store_t *st)
+{
+    if (ksasl_store_init(st) != 0) {
+        fprintf(stderr, "Error: the random number generator failed\n");
+        return 1;
+    }
+    for (size_t i = 0; i < n_users; i++) {
+        const char *colon = strchr(users[i], ':');
+        char name[KSASL_USER_MAX + 1];
+        if (colon == NULL || !ksasl_valid_user(users[i], (size_t)(colon - users[i])))
+            return cli_usage_error(cmd, "invalid value for '--auth-user <USER:PASSWORD>': expected "
+                                        "USER:PASSWORD (USER without space, ':' or '#')");
+        memcpy(name, users[i], (size_t)(colon - users[i]));
+        name[colon - users[i]] = '\0';
+        ksasl_user_t u;
+        int rc = ksasl_user_derive(&u, name, colon + 1, strlen(colon + 1), KSASL_ITER_DEFAULT);
+        if (rc == 0) rc = ksasl_store_put(st, &u);
+        OPENSSL_cleanse(&u, sizeof u);
+        if (rc != 0) {
+            fprintf(stderr, "Error: cannot derive the credentials of %s\n", name);
+            return 1;
+        }
+    }
+    char err[512];
+    if (file != NULL && ksasl_store_load(st, file, err, sizeof err) != 0) {
+        fprintf(stderr, "Error: --auth-file %s\n", err);
+        return 1;
+    }
+    if (st->n == 0) {
+        fprintf(stderr, "Error: the authentication gate has no users (--auth-file %s is empty; add "
+                        "one with: bore kafka-proxy --auth-file %s --add-user USER)\n",
+                file, file);
+        return 1;
+    }
+    return 0;
+}
+
 static int cmd_kafka_proxy(int argc, char **argv)
 {
     cli_opt_t opts[] = {
@@ -249,14 +347,35 @@ static int cmd_kafka_proxy(int argc, char **argv)
          "Where bore keeps files between runs [default: $XDG_STATE_HOME/bore or "
          "~/.local/state/bore]",
          0, NULL, 0},
+        {0, "auth-user", "USER:PASSWORD", NULL, NULL,
+         "Authentication gate: clients must authenticate with SASL (SCRAM-SHA-256, SCRAM-SHA-512, "
+         "PLAIN) as this user before anything reaches the cluster (repeatable)",
+         0, NULL, 0},
+        {0, "auth-file", "FILE", NULL, NULL,
+         "Authentication gate: the users in FILE (salted credentials, one user a line; see "
+         "--add-user)",
+         0, NULL, 0},
+        {0, "add-user", "USER", NULL, NULL,
+         "Add USER to --auth-file (password from the terminal, or one line on stdin) and exit", 0,
+         NULL, 0},
+        {0, "allow-plain-without-tls", NULL, NULL, NULL,
+         "Offer SASL PLAIN on plaintext ports, accepting that the relay can read passwords", 0,
+         NULL, 0},
+        {0, "auth-deadline", "SECONDS", NULL, "10",
+         "Close a connection that has not authenticated within this time", 0, NULL, 0},
     };
     cli_cmd_t cmd = {"kafka-proxy",
                      "Exposes every broker of a Kafka cluster through the remote server", opts,
                      sizeof opts / sizeof opts[0]};
     const char *map_values[KMAP_MAX];
-    cli_multi_t multi = {"map", map_values, KMAP_MAX, 0};
-    int rc = cli_parse_multi(&cmd, argc, argv, &multi, 1);
+    const char *auth_values[AUTH_USERS_MAX];
+    cli_multi_t multis[2] = {{"map", map_values, KMAP_MAX, 0},
+                             {"auth-user", auth_values, AUTH_USERS_MAX, 0}};
+    cli_multi_t multi = multis[0];
+    int rc = cli_parse_multi(&cmd, argc, argv, multis, 2);
     if (rc != CLI_OK) return rc == CLI_EXIT_OK ? 0 : rc;
+    multi = multis[0];
+    if (opts[14].value) return add_user(opts[13].value, opts[14].value);
     kmap_t maps = {NULL, 0};
     for (size_t i = 0; i < multi.n; i++) {
         char why[160];
@@ -278,9 +397,9 @@ static int cmd_kafka_proxy(int argc, char **argv)
                                "HOST or HOST:PORT",
                                opts[0].value);
     }
-    unsigned hb, max_frame;
+    unsigned hb, max_frame, deadline;
     if (parse_to(&cmd, &opts[1], to, sizeof to, &cfg.to_port) || cli_u16(&cmd, &opts[5], &cfg.port) ||
-        cli_uint(&cmd, &opts[6], 1, 86400, &hb) ||
+        cli_uint(&cmd, &opts[6], 1, 86400, &hb) || cli_uint(&cmd, &opts[16], 1, 3600, &deadline) ||
         cli_uint(&cmd, &opts[7], 1024, 1u << 30, &max_frame) ||
         load_secret(&cmd, &opts[2], &opts[3], secret, sizeof secret)) {
         kmap_free(&maps);
@@ -290,7 +409,22 @@ static int cmd_kafka_proxy(int argc, char **argv)
     cfg.secret = opts[2].value;
     cfg.heartbeat_timeout_ms = hb * 1000;
     cfg.max_frame = max_frame;
+    ksasl_store_t store;
+    int gate = multis[1].n > 0 || opts[13].value != NULL;
+    if (gate) {
+        rc = load_auth(&cmd, auth_values, multis[1].n, opts[13].value, &store);
+        if (rc != 0) {
+            ksasl_store_free(&store);
+            OPENSSL_cleanse(secret, sizeof secret);
+            kmap_free(&maps);
+            return rc;
+        }
+        cfg.auth = &store;
+        cfg.auth_deadline_ms = deadline * 1000;
+        cfg.auth_plain = cfg.tls || opts[15].given;
+    }
     rc = kproxy_run(&cfg);
+    if (gate) ksasl_store_free(&store);
     OPENSSL_cleanse(secret, sizeof secret);
     kmap_free(&maps);
     return rc;

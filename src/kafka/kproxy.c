@@ -6,6 +6,8 @@
 #include <string.h>
 
 #include "kcheck.h"
+#include "kgate.h"
+#include "ksasl.h"
 #include "kstream.h"
 #include "kwire.h"
 #include "list.h"
@@ -52,6 +54,7 @@ typedef struct kconn {
     kproxy_t *px;
     node_t *node; /* the tunnel it came through (nodes live until the end) */
     kstream_t ks;
+    kgate_t *gate; /* until the client authenticates (NULL: no gate) */
     relay_t *relay;
     node_t *waiting_on;
     list_t wait_link;
@@ -85,6 +88,9 @@ struct kproxy {
     int probe_open;
     int probe_sasl;   /* second probe: does the listener require SASL? */
     int sasl_cluster; /* yes: brokers are learned from clients' Metadata */
+    kgate_api_t apis[KGATE_APIS_MAX]; /* the cluster's ApiVersions, for the gate */
+    size_t n_apis;
+    uint64_t n_conns;
 };
 
 static void px_stop(kproxy_t *px, int code);
@@ -556,10 +562,20 @@ static void on_request(void *ctx, kf_req_t *req)
         log_debug("request api %d v%d correlation %d", req->api_key, req->api_version, req->corr_id);
 }
 
-/* Client -> broker: inspected, forwarded as is. */
+/* Client -> broker: through the gate until the client has authenticated
+ * (nothing reaches the broker before), then inspected and forwarded as is. */
 static ssize_t filter_requests(void *ctx, relay_t *r, int dir, const uint8_t *p, size_t n)
 {
     kconn_t *kc = ctx;
+    size_t gated = 0;
+    if (kc->gate != NULL && !kgate_passed(kc->gate)) {
+        ssize_t used = kgate_input(kc->gate, p, n);
+        if (used < 0 || !kgate_passed(kc->gate)) return used;
+        gated = (size_t)used;
+        p += gated;
+        n -= gated;
+        if (n == 0) return (ssize_t)gated;
+    }
     if (kstream_request(&kc->ks, p, n) != 0) {
         char label[LABEL_MAX];
         log_warn("closing a client connection to %s: %s", node_label(kc->node, label, sizeof label),
@@ -567,7 +583,21 @@ static ssize_t filter_requests(void *ctx, relay_t *r, int dir, const uint8_t *p,
         return -1;
     }
     relay_emit(r, dir, p, n, NULL);
-    return (ssize_t)n;
+    return (ssize_t)(gated + n);
+}
+
+/* The gate's answers go to the client at once. */
+static void gate_emit(void *ctx, uint8_t *owned, size_t len)
+{
+    kconn_t *kc = ctx;
+    relay_emit(kc->relay, 1, owned, len, owned);
+    relay_continue(kc->relay, 1);
+}
+
+static void gate_close(void *ctx)
+{
+    kconn_t *kc = ctx;
+    relay_close(kc->relay);
 }
 
 /* Broker -> client: framed, matched, rewritten. A response naming a broker
@@ -609,6 +639,7 @@ static void kconn_end(void *user)
 {
     kconn_t *kc = user;
     list_remove(&kc->wait_link);
+    kgate_free(kc->gate);
     kstream_free(&kc->ks);
     free(kc);
 }
@@ -631,10 +662,24 @@ static int on_tunnel_pair(void *ctx, tunnel_t *t, uv_tcp_t *remote, relay_releas
     kc->ks.emit_ctx = kc;
     kc->ks.on_request = on_request;
     kc->ks.request_ctx = kc;
+    if (px->cfg->auth != NULL) {
+        char who[LABEL_MAX + 32], label[LABEL_MAX];
+        snprintf(who, sizeof who, "client #%llu of %s", (unsigned long long)++px->n_conns,
+                 node_label(n, label, sizeof label));
+        kgate_config_t gc = {px->cfg->auth, px->cfg->auth_plain, px->cfg->auth_deadline_ms,
+                             px->apis, px->n_apis};
+        kgate_io_t io = {gate_emit, gate_close, kc};
+        if ((kc->gate = kgate_new(px->loop, &gc, &io, who)) == NULL) {
+            kstream_free(&kc->ks);
+            free(kc);
+            return UV_ENOMEM;
+        }
+    }
     relay_filter_t filters[2] = {{filter_requests, kc, NULL}, {filter_responses, kc, alloc_responses}};
     int rc = relay_start_filtered(&px->relays, remote, rr, local, rl, first, len, filters, kconn_end,
                                   kc, &kc->relay);
     if (rc != 0) {
+        kgate_free(kc->gate);
         kstream_free(&kc->ks);
         free(kc);
     }
@@ -690,6 +735,15 @@ static void probe_sasl_answer(kproxy_t *px, const uint8_t *frame, size_t len)
                          (const char *)m);
         if (w < 0 || (size_t)w >= sizeof mechs - used) break;
         used += (size_t)w;
+    }
+    if (px->cfg->auth != NULL) {
+        char why[512];
+        snprintf(why, sizeof why, "the cluster requires SASL itself (%s): the authentication gate "
+                 "(--auth-user, --auth-file) is for clusters without their own; run without them "
+                 "and clients authenticate with the brokers through the proxy",
+                 used ? mechs : "no mechanism listed");
+        probe_fail(px, why);
+        return;
     }
     px->sasl_cluster = 1;
     px->state = PX_TUNNELS;
@@ -804,7 +858,9 @@ static void probe_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
                 probe_metadata(px, px->probe_buf, 4 + (size_t)size);
             return;
         }
-        /* The first answer is ApiVersions: only its framing matters here. */
+        /* The first answer is ApiVersions: the gate answers clients from it. */
+        int na = kgate_parse_apis(px->probe_buf, 4 + (size_t)size, px->apis, KGATE_APIS_MAX);
+        px->n_apis = na > 0 ? (size_t)na : 0;
         memmove(px->probe_buf, px->probe_buf + 4 + size, px->probe_len - 4 - size);
         px->probe_len -= 4 + (size_t)size;
     }
@@ -951,7 +1007,11 @@ int kproxy_run(const kproxy_config_t *cfg)
      * may open tunnels), and the proxy has no TLS or authentication gate yet. */
     int public_server = 0;
     for (int i = 0; i < px->n_servers; i++) public_server |= net_is_public(&px->servers[i]);
-    if (public_server)
+    if (public_server && cfg->auth != NULL && !cfg->tls)
+        log_warn("Kafka at %s:%u will be public on %s without TLS: the authentication gate decides "
+                 "who may use it, but the relay and the network can read every record",
+                 px->bs_host, px->bs_port, cfg->advertised_host);
+    else if (public_server && cfg->auth == NULL)
         log_warn("Kafka at %s:%u will be public on %s with no TLS and no authentication: anyone "
                  "who finds its ports can read and write every topic (TLS and an authentication "
                  "gate are not supported yet; for private data, run your own bore server where "
@@ -968,6 +1028,12 @@ run:
     uv_signal_start(&px->sigint, on_signal, SIGINT);
     uv_signal_start(&px->sigterm, on_signal, SIGTERM);
 
+    if (cfg->auth != NULL && !cfg->check_only)
+        log_info("authentication gate: %zu user%s; mechanisms SCRAM-SHA-256, SCRAM-SHA-512%s",
+                 cfg->auth->n, cfg->auth->n == 1 ? "" : "s",
+                 cfg->auth_plain ? ", PLAIN"
+                                 : " (PLAIN is off: without TLS the relay could read passwords; "
+                                   "--allow-plain-without-tls turns it on)");
     log_info("asking Kafka at %s:%u for its brokers", px->bs_host, px->bs_port);
     probe_start(px);
     uv_run(px->loop, UV_RUN_DEFAULT);

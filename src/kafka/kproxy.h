@@ -38,6 +38,12 @@ typedef struct {
     int strict;         /* a broker that fails the pre-flight ends the start-up */
     int check_only;     /* --check: the pre-flight only, no server, no tunnels */
     const char *state_dir; /* --state-dir, or NULL for the default (state.h) */
+    /* The authentication gate (kgate.h): clients authenticate with the proxy
+     * before any byte of theirs reaches a broker. NULL: no gate. */
+    const struct ksasl_store *auth;
+    int auth_plain;            /* offer PLAIN (TLS, or --allow-plain-without-tls) */
+    unsigned auth_deadline_ms; /* 0: the default */
+    int tls;                   /* the public ports speak TLS (--tls) */
 } kproxy_config_t;
 
 /* Runs until SIGINT/SIGTERM (0), or a fatal error or the server closing a

@@ -46,7 +46,7 @@ typedef struct {
     ksasl_cred_t cred[2]; /* [0] SCRAM-SHA-256, [1] SCRAM-SHA-512 */
 } ksasl_user_t;
 
-typedef struct {
+typedef struct ksasl_store {
     ksasl_user_t *users;
     size_t n, cap;
     uint8_t fake_key[32]; /* per process: salts for unknown users */
