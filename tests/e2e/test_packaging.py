@@ -17,14 +17,16 @@ import pytest
 from conftest import BORE, ROOT
 
 BIN = os.path.abspath(BORE)
-MAN = os.path.join(ROOT, "docs", "bore.1")
-COMPLETION = os.path.join(ROOT, "dist", "bore.bash")
+# The tree to install from (the mutation runner points it at its scratch copy).
+SRC = os.environ.get("BORE_SRC", ROOT)
+MAN = os.path.join(SRC, "docs", "bore.1")
+COMPLETION = os.path.join(SRC, "dist", "bore.bash")
 COMMANDS = ["local", "server", "kafka-proxy"]
 
 
 def make(*args, destdir):
     env = {k: v for k, v in os.environ.items() if k not in ("PREFIX", "DESTDIR", "MAKEFLAGS")}
-    r = subprocess.run(["make", "-s", "-C", ROOT, *args, "BIN=" + BIN, "DESTDIR=" + str(destdir)],
+    r = subprocess.run(["make", "-s", "-C", SRC, *args, "BIN=" + BIN, "DESTDIR=" + str(destdir)],
                        capture_output=True, text=True, timeout=60, env=env)
     assert r.returncode == 0, r.stdout + r.stderr
     return r
@@ -141,7 +143,7 @@ def test_unit_runs_the_server_unprivileged_and_hardened_with_the_secret_off_the_
 
 
 def test_example_env_file_names_the_secret_and_only_existing_variables():
-    with open(os.path.join(ROOT, "dist", "server.env")) as f:
+    with open(os.path.join(SRC, "dist", "server.env")) as f:
         text = f.read()
     names = re.findall(r"^#?(BORE_\w+)=", text, re.M)
     assert "BORE_SECRET" in names and "-m 600" in text
