@@ -1,20 +1,23 @@
 """Packaged like a daemon: `make install` (PREFIX, DESTDIR) puts the binary,
 bore(1), the systemd unit of `bore server`, bash completion and an example
 environment file where the FHS expects them, and `make uninstall` removes
-them; systemd-analyze accepts the unit and rates it hardened; mandoc finds
-nothing to say about the man page; the completion completes; and every option
+them; systemd-analyze accepts the unit and rates it hardened, and the server
+makes no system call and opens no socket family its sandbox forbids; mandoc
+finds nothing to say about the man page; the completion completes; and every option
 of `bore <command> --help` has its entry in the man page and the completion
 (so a new option without them fails here)."""
 import os
 import re
 import shlex
 import shutil
+import signal
+import socket
 import stat
 import subprocess
 
 import pytest
 
-from conftest import BORE, ROOT
+from conftest import BORE, ROOT, listen_local, next_addr, read_to_eof, sanitized
 
 BIN = os.path.abspath(BORE)
 # The tree to install from (the mutation runner points it at its scratch copy).
@@ -251,3 +254,86 @@ def test_every_help_option_is_completed_and_takes_a_value_exactly_when_help_says
             assert after == set(), o
             want = {"PATH": {d + "f", d + "d"}, "FILE": {d + "f", d + "d"}, "DIR": {d + "d"}}
             assert files == want.get(value, set()), (o, value)
+
+
+# -- the server inside the unit's sandbox -------------------------------------------
+
+def unit_allowed_syscalls(unit):
+    """The system calls the unit's SystemCallFilter= lines leave allowed."""
+    def expand(name, depth=0):
+        if not name.startswith("@"):
+            return {name}
+        r = analyze("syscall-filter", name)
+        assert r.returncode == 0 and depth < 8, r.stderr
+        out = set()
+        for line in r.stdout.splitlines()[1:]:
+            w = line.split("#")[0].strip()
+            if w:
+                out |= expand(w, depth + 1)
+        return out
+
+    allowed = None
+    for line in unit.splitlines():
+        if line.startswith("SystemCallFilter="):
+            v = line.split("=", 1)[1]
+            deny = v.startswith("~")
+            names = set().union(*(expand(w) for w in v.lstrip("~").split()))
+            if deny:
+                allowed -= names
+            else:
+                allowed = names if allowed is None else allowed | names
+    assert allowed, "no SystemCallFilter= allow-list in the unit"
+    return allowed
+
+
+def test_server_serving_a_tunnel_makes_only_system_calls_and_sockets_the_unit_allows(
+        usr_root, procs, tmp_path):
+    # The unit's seccomp filter answers EPERM to anything else: a call the
+    # server needs outside it would break the service only once installed.
+    # (No systemd runs here to start the unit itself: strace stands in.)
+    if shutil.which("strace") is None:
+        pytest.fail("strace is missing: run scripts/setup (Debian package strace)")
+    with open(os.path.join(usr_root, "usr/lib/systemd/system/bore-server.service")) as f:
+        unit = f.read()
+    allowed = unit_allowed_syscalls(unit)
+    families = set(re.search(r"^RestrictAddressFamilies=(.*)$", unit, re.M).group(1).split())
+
+    log = str(tmp_path / "trace")
+    addr = next_addr()
+    env = {"BORE_SECRET": "unit-secret", "BORE_LOG": "info"}
+    if sanitized():  # LeakSanitizer cannot run under ptrace
+        env["ASAN_OPTIONS"] = os.environ.get("ASAN_OPTIONS", "") + ":detect_leaks=0"
+    tracer = procs.start(["strace", "-f", "-ff", "-qq", "-o", log, BIN, "server", "--bind-addr", addr],
+                         env=env)
+    tracer.wait_for(r"server listening at")
+    svc = listen_local()
+    cl = procs.local(svc.getsockname()[1], addr, env={"BORE_SECRET": "unit-secret"})
+    v = socket.create_connection((addr, cl.port), timeout=5)
+    v.sendall(b"through the sandbox")
+    v.shutdown(socket.SHUT_WR)
+    c, _ = svc.accept()
+    c.settimeout(5)
+    assert read_to_eof(c) == b"through the sandbox"
+    c.close()
+    assert read_to_eof(v) == b""
+    v.close()
+    assert cl.stop() == 0
+    # SIGTERM to the server itself (strace's child), as systemctl stop does.
+    with open("/proc/%d/task/%d/children" % (tracer.p.pid, tracer.p.pid)) as f:
+        (server_pid,) = map(int, f.read().split())
+    os.kill(server_pid, signal.SIGTERM)
+    assert tracer.wait() == 0, tracer.text()
+
+    used, socket_families = set(), set()
+    for name in os.listdir(tmp_path):
+        if name.startswith("trace."):
+            with open(tmp_path / name) as f:
+                for line in f:
+                    m = re.match(r"([a-z0-9_]+)\((AF_\w+)?", line)
+                    if m:
+                        used.add(m.group(1))
+                        if m.group(1) == "socket":
+                            socket_families.add(m.group(2))
+    assert "accept4" in used and "epoll_wait" in used, sorted(used)
+    assert sorted(used - allowed) == []
+    assert socket_families <= families, socket_families
