@@ -128,4 +128,17 @@ MUTATIONS = [
          old='        probe_fail(px, "no answer within 10 s");',
          new="        (void)0;",
          tests=[E + "test_kafka_proxy.py::test_broker_that_never_answers_is_reported_after_10s"]),
+    # -- packaging (dist/, docs/bore.1, make install) --------------------------
+    dict(name="unit-new-privileges-allowed", file="dist/bore-server.service.in",
+         old="NoNewPrivileges=yes",
+         new="NoNewPrivileges=no",
+         tests=[E + "test_packaging.py::test_unit_runs_the_server_unprivileged_and_hardened_with_the_secret_off_the_command_line"]),
+    dict(name="completion-secret-file-not-a-file", file="dist/bore.bash",
+         old="_bore_file_opts='--secret-file'",
+         new="_bore_file_opts=''",
+         tests=[E + "test_packaging.py::test_bash_completion_completes_files_for_secret_file_and_directories_for_state_dir"]),
+    dict(name="install-skips-the-man-page", file="Makefile",
+         old="\tinstall -D -m 644 docs/bore.1 $(DESTDIR)$(MANDIR)/man1/bore.1\n",
+         new="",
+         tests=[E + "test_packaging.py::test_make_install_puts_every_file_where_the_fhs_expects_and_uninstall_removes_them"]),
 ]
