@@ -14,9 +14,10 @@ _bore_opts_server='--min-port --max-port -s --secret --secret-file --bind-addr -
     --bind-tunnels --max-handshakes --max-handshakes-per-source --max-tunnels --max-pending
     --max-pending-per-tunnel --max-relays --max-relays-per-tunnel --max-relay-memory -h --help'
 _bore_opts_kafka_proxy='-b --bootstrap-server -t --to -s --secret --secret-file --advertised-host
-    -p --port --heartbeat-timeout --max-frame-size --map --strict --check --state-dir -h --help'
-_bore_switches='-h --help -V --version --strict --check'
-_bore_file_opts='--secret-file'
+    -p --port --heartbeat-timeout --max-frame-size --map --strict --check --state-dir --auth-user
+    --auth-file --add-user --allow-plain-without-tls --auth-deadline -h --help'
+_bore_switches='-h --help -V --version --strict --check --allow-plain-without-tls'
+_bore_file_opts='--secret-file --auth-file'
 _bore_dir_opts='--state-dir'
 
 _bore()
