@@ -8,7 +8,10 @@ import re
 
 import pytest
 
+from conftest import BORE
+from kafka_env import SECRET
 from kafka_rig import CLIENTS, JAVA
+from netns import CLUSTER_TO_SERVER
 from real_rig import SASL_USERS, SCRAM_USERS, real_kafka_fixtures
 
 REAL_CLIENTS = {"java": JAVA, **CLIENTS}
@@ -55,3 +58,15 @@ def test_wrong_password_is_reported_as_an_authentication_failure(env, name, mech
     with pytest.raises(AssertionError) as failed:
         c.metadata(env.bootstrap, prefix=env.client_ns)
     assert re.search(AUTH_FAILED[name], str(failed.value)), str(failed.value)[-2000:]
+
+
+def test_gate_is_refused_when_the_cluster_requires_sasl(env, procs, ns):
+    """--auth-user in front of a SASL listener: a clear refusal at start-up
+    (passthrough, without the gate, is what the tests above use)."""
+    p = procs.start([*ns.prefix("c"), BORE, "kafka-proxy", "-b", env.real.address(1), "--to",
+                     CLUSTER_TO_SERVER, "-s", SECRET, "-p", "9095", "--auth-user", "someone:pw"])
+    assert p.wait(timeout=30) == 1
+    p.expect_rc = 1
+    assert re.search(r"Error: Kafka at \S+: the cluster requires SASL itself \(PLAIN, SCRAM-SHA-256\): "
+                     r"the authentication gate \(--auth-user, --auth-file\) is for clusters without "
+                     r"their own; run without them", p.text()), p.text()
