@@ -461,6 +461,7 @@ ssize_t kgate_input(kgate_t *g, const uint8_t *p, size_t n)
         if (g->len < want) break;
         g->len = 0;
         request(g, g->buf + 4, size);
+        OPENSSL_cleanse(g->buf, want); /* a PLAIN token holds the password */
     }
     if (g->state == G_PASSED) {
         free(g->buf);
