@@ -164,6 +164,13 @@ def main():
             host = r[14:14 + hl].decode()
             port = struct.unpack(">i", r[14 + hl:18 + hl])[0]
             out["metadata"] = {"brokers": n, "first": f"{host}:{port}"}
+        elif err == 0 and a.get("then_api_versions"):
+            # ApiVersions v0 after success: answered by the broker itself.
+            c.send(18, 0, b"")
+            r = c.recv()
+            n = struct.unpack(">i", r[6:10])[0]
+            out["api_versions"] = {str(k): [lo, hi] for k, lo, hi in
+                                   (struct.unpack(">hhh", r[10 + 6 * i:16 + 6 * i]) for i in range(n))}
         elif err != 0:
             out["eof_after"] = c.wait_eof()
     elif op == "handshake":

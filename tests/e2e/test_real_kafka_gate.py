@@ -4,12 +4,16 @@ authenticates with the proxy over SASL_PLAINTEXT (--allow-plain-without-tls
 for PLAIN), with each mechanism it has, then produces and consumes in a
 consumer group. A wrong password is refused by the proxy, as a SASL broker
 would."""
+import json
+import os
 import re
+import subprocess
 
 import pytest
 
 from kafka_env import Env
 from kafka_rig import CLIENTS, JAVA
+from netns import CLIENT_TO_SERVER
 from real_rig import real_cluster
 
 REAL_CLIENTS = {"java": JAVA, **CLIENTS}
@@ -63,3 +67,20 @@ def test_gate_refuses_a_wrong_password(env, name):
     with pytest.raises(AssertionError) as failed:
         c.metadata(env.bootstrap, prefix=env.client_ns)
     assert re.search(AUTH_FAILED[name], str(failed.value)), str(failed.value)[-2000:]
+
+
+def test_after_authentication_the_brokers_api_versions_still_list_the_sasl_apis(env):
+    """After success ApiVersions goes to the broker; a Kafka broker lists
+    SaslHandshake and SaslAuthenticate on a PLAINTEXT listener too, so
+    clients see the SASL APIs before and after authentication."""
+    wire = os.path.join(os.path.dirname(os.path.abspath(__file__)), "sasl_wire.py")
+    args = {"host": CLIENT_TO_SERVER, "port": env.port, "op": "login", "mech": "SCRAM-SHA-256",
+            "user": USER, "password": PASSWORD, "then_api_versions": True}
+    r = subprocess.run([*env.client_ns, "/usr/bin/python3", wire, json.dumps(args)], capture_output=True,
+                       text=True, timeout=60)
+    assert r.returncode == 0, r.stderr[-3000:]
+    res = json.loads(r.stdout)
+    assert res["error"] == 0
+    apis = res["api_versions"]
+    assert apis["17"][1] >= 1 and apis["36"][1] >= 2, apis
+    assert apis["3"][1] <= 13  # the codec caps what it cannot rewrite
