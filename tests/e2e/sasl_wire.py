@@ -55,8 +55,9 @@ class Conn:
             data += chunk
         return data
 
-    def handshake(self, mech):
-        self.send(17, 1, i16(len(mech)) + mech.encode())
+    def handshake(self, mech, ver=1):
+        self.raw = ver == 0
+        self.send(17, ver, i16(len(mech)) + mech.encode())
         r = self.recv()
         if r is None:
             return None, []
@@ -70,6 +71,12 @@ class Conn:
         return err, mechs
 
     def authenticate(self, token, ver=1):
+        if getattr(self, "raw", False):
+            # After SaslHandshake v0: size-prefixed tokens, no headers; a
+            # failure is a close.
+            self.s.sendall(i32(len(token)) + token)
+            r = self.recv()
+            return (None, None, None) if r is None else (0, None, r)
         flex = ver >= 2
         body = (uvarint(len(token) + 1) if flex else i32(len(token))) + token + (b"\0" if flex else b"")
         self.send(36, ver, body, flex=flex)
@@ -137,7 +144,7 @@ def scram(conn, mech, user, password, ver=1, stop_after_first=False):
 def login(conn, mech, user, password, ver=1):
     """A whole SASL exchange: (handshake error, authenticate error, message, seconds)."""
     t0 = time.monotonic()
-    herr, _ = conn.handshake(mech)
+    herr, _ = conn.handshake(mech, 0 if ver == "raw" else 1)
     if herr != 0:
         return herr, None, None, time.monotonic() - t0
     if mech == "PLAIN":

@@ -139,6 +139,19 @@ def test_unknown_user_gets_the_same_answer_as_a_wrong_password(gate, mech):
     gate.proxy.wait_for(rf'authentication failed for user "mallory": unknown user')
 
 
+@pytest.mark.parametrize("mech", MECHS)
+def test_sasl_handshake_v0_then_raw_tokens(gate, mech):
+    """After SaslHandshake v0 the tokens come without Kafka headers, as
+    Kafka serves them; a wrong password is a close (no error code in raw
+    mode), after the delay."""
+    r = wire(gate, "login", mech=mech, user="bob", password="bob-pw", ver="raw", then_metadata=True)
+    assert (r["handshake"], r["error"]) == (0, 0), r
+    assert r["metadata"]["brokers"] == 1
+    with NothingReaches(gate):
+        r = wire(gate, "login", mech=mech, user="bob", password="wrong", ver="raw")
+    assert r["error"] is None and r["seconds"] >= 0.1, r
+
+
 def test_unknown_mechanism_gets_33_with_the_enabled_list(gate):
     with NothingReaches(gate):
         r = wire(gate, "handshake", mech="GSSAPI")
