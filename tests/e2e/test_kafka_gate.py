@@ -8,8 +8,6 @@ import json
 import os
 import re
 import subprocess
-import sys
-import threading
 import time
 
 import pytest
@@ -26,20 +24,33 @@ FAILED_MSG = "Authentication failed: Invalid username or password"
 
 
 class Broker:
-    """The scripted broker, its requests collected as they arrive."""
+    """The scripted broker. It prints a request's line before answering it,
+    so once a client has its answer the line is in the pipe: `requests`
+    reads the pipe as it is then (no thread racing the test)."""
 
     def __init__(self, ns):
         self.p = subprocess.Popen([*ns.prefix("c"), "/usr/bin/python3", "tests/tools/scripted_broker.py"],
-                                  stdout=subprocess.PIPE, text=True, cwd=str(ROOT))
+                                  stdout=subprocess.PIPE, cwd=str(ROOT))
         self.port = json.loads(self.p.stdout.readline())["port"]
-        self.requests = []
-        threading.Thread(target=self._read, daemon=True).start()
+        self.fd = self.p.stdout.fileno()
+        os.set_blocking(self.fd, False)
+        self.text = ""
+        self.seen = []
 
-    def _read(self):
+    @property
+    def requests(self):
+        while True:
+            try:
+                chunk = os.read(self.fd, 65536)
+            except BlockingIOError:
+                break
+            if not chunk:
+                break
+            self.text += chunk.decode()
         # Threads of the broker may print on one line: take every record.
-        for line in self.p.stdout:
-            for m in re.finditer(r'\{"api": (-?\d+), "version": (-?\d+)\}', line):
-                self.requests.append({"api": int(m.group(1)), "version": int(m.group(2))})
+        self.seen = [{"api": int(m.group(1)), "version": int(m.group(2))}
+                     for m in re.finditer(r'\{"api": (-?\d+), "version": (-?\d+)\}', self.text)]
+        return self.seen
 
     def stop(self):
         self.p.terminate()
