@@ -1004,7 +1004,8 @@ int kproxy_run(const kproxy_config_t *cfg)
     }
     /* Tunnel ports are open to anyone who reaches the server: say so when
      * that is the internet. A secret does not change it (it only decides who
-     * may open tunnels), and the proxy has no TLS or authentication gate yet. */
+     * may open tunnels). The authentication gate decides who may use them;
+     * without TLS the relay still reads every record. */
     int public_server = 0;
     for (int i = 0; i < px->n_servers; i++) public_server |= net_is_public(&px->servers[i]);
     if (public_server && cfg->auth != NULL && !cfg->tls)

@@ -16,7 +16,10 @@
  * gains a STATUS column and one line of advice per problem. Brokers learned
  * later are checked too, and the result logged. --map (kmap.h) decides
  * where a broker is dialled; log lines name its id, the address it
- * advertises and, when a map applies, the address dialled. */
+ * advertises and, when a map applies, the address dialled.
+ *
+ * With `auth` set, every connection passes the authentication gate
+ * (kgate.h) before any of its bytes reaches a broker. */
 #ifndef BORE_KPROXY_H
 #define BORE_KPROXY_H
 
