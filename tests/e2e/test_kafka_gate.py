@@ -278,3 +278,32 @@ def test_add_user_stores_salted_credentials_and_the_gate_accepts_them(procs, ns,
         assert login("carol", "first-pw") == 58  # replaced
     finally:
         broker.stop()
+
+
+def test_add_user_asks_for_the_password_on_a_terminal_with_echo_off(tmp_path):
+    import pty
+    import select
+    f = tmp_path / "users"
+    master, slave = pty.openpty()
+    p = subprocess.Popen([BORE, "kafka-proxy", "--auth-file", str(f), "--add-user", "erin"], stdin=slave,
+                         stdout=subprocess.PIPE, stderr=slave, text=True)
+    os.close(slave)
+    seen = b""
+    while b"Password for erin: " not in seen:
+        assert select.select([master], [], [], 10)[0], seen
+        seen += os.read(master, 1024)
+    os.write(master, b"tty-secret\n")
+    out = p.stdout.read()
+    assert p.wait(timeout=30) == 0
+    while select.select([master], [], [], 0.5)[0]:
+        try:
+            chunk = os.read(master, 1024)
+        except OSError:
+            break
+        if not chunk:
+            break
+        seen += chunk
+    os.close(master)
+    assert b"tty-secret" not in seen  # not echoed
+    assert "user erin saved in" in out
+    assert f.read_text().startswith("erin SCRAM-SHA-256:4096:")

@@ -155,4 +155,8 @@ MUTATIONS = [
          old="    uv_timer_start(&g->delay, on_delay, KGATE_DELAY_MS, 0);",
          new="    uv_timer_start(&g->delay, on_delay, 0, 0);",
          tests=[E + "test_kafka_gate.py::test_wrong_password_gets_58_after_the_fixed_delay_and_a_close"]),
+    dict(name="add-user-echoes-the-password", file="src/main.c",
+         old="            quiet.c_lflag &= ~(tcflag_t)ECHO;\n",
+         new="",
+         tests=[E + "test_kafka_gate.py::test_add_user_asks_for_the_password_on_a_terminal_with_echo_off"]),
 ]
