@@ -240,22 +240,23 @@ static int add_user(const char *file, const char *user)
         return CLI_USAGE;
     }
     char pw[PASSWORD_MAX + 2];
-    int tty = isatty(STDIN_FILENO);
+    int tty = isatty(STDIN_FILENO), echo_off = 0;
     struct termios old, quiet;
     if (tty) {
-        fprintf(stderr, "Password for %s: ", user);
-        fflush(stderr);
+        /* Echo off first, then the prompt: what is typed after the prompt
+         * is never flushed away. */
         if (tcgetattr(STDIN_FILENO, &old) == 0) {
+            echo_off = 1;
             quiet = old;
             quiet.c_lflag &= ~(tcflag_t)ECHO;
             tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet);
         }
+        fprintf(stderr, "Password for %s: ", user);
+        fflush(stderr);
     }
     char *got = fgets(pw, sizeof pw, stdin);
-    if (tty) {
-        tcsetattr(STDIN_FILENO, TCSAFLUSH, &old);
-        fputc('\n', stderr);
-    }
+    if (echo_off) tcsetattr(STDIN_FILENO, TCSAFLUSH, &old);
+    if (tty) fputc('\n', stderr);
     size_t n = got ? strlen(pw) : 0;
     if (n > 0 && pw[n - 1] == '\n') n--;
     if (n > 0 && pw[n - 1] == '\r') n--;

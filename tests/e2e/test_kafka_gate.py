@@ -293,8 +293,8 @@ def test_add_user_asks_for_the_password_on_a_terminal_with_echo_off(tmp_path):
         assert select.select([master], [], [], 10)[0], seen
         seen += os.read(master, 1024)
     os.write(master, b"tty-secret\n")
-    out = p.stdout.read()
-    assert p.wait(timeout=30) == 0
+    out, _ = p.communicate(timeout=30)
+    assert p.returncode == 0
     while select.select([master], [], [], 0.5)[0]:
         try:
             chunk = os.read(master, 1024)
