@@ -151,9 +151,13 @@ static void idle(void)
     trim();
 }
 
-void relay_set_budget(size_t bytes) { budget = bytes; }
+void relay_set_budget(size_t bytes)
+{
+    budget = bytes;
+    splice_set_budget(bytes);
+}
 
-size_t relay_buffered(void) { return held; }
+size_t relay_buffered(void) { return held + splice_buffered(); }
 
 static void outq_clear(outq_t *q)
 {

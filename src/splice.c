@@ -50,6 +50,8 @@ static unsigned pool_len;
 static unsigned live; /* splice relays not yet freed */
 static int state = -1; /* -1: BORE_SPLICE not read yet; 0: off; 1: on */
 static int pipe_size = PIPE_SIZE_DEFAULT;
+static size_t piped;                         /* bytes in all relays' pipes */
+static size_t budget = (size_t)256 << 20;    /* relay_set_budget's, shared with relay.c */
 
 int splice_enabled(void)
 {
@@ -66,6 +68,10 @@ int splice_enabled(void)
 }
 
 const splice_counters_t *splice_counters(void) { return &counters; }
+
+void splice_set_budget(size_t bytes) { budget = bytes; }
+
+size_t splice_buffered(void) { return piped; }
 
 /* ---- pipes ----------------------------------------------------------------- */
 
@@ -124,6 +130,7 @@ static void pipe_put(struct sdir *d)
         return;
     }
     pipe_close(d->pipe);
+    piped -= d->in_pipe;
     d->in_pipe = 0;
 }
 
@@ -166,6 +173,7 @@ static int pump(splice_relay_t *s, struct sdir *d)
                 return PUMP_ERROR;
             }
             d->in_pipe -= (size_t)n;
+            piped -= (size_t)n;
         }
         if (d->eof) {
             pipe_put(d);
@@ -186,10 +194,13 @@ static int pump(splice_relay_t *s, struct sdir *d)
                 return PUMP_ERROR;
             }
         }
-        ssize_t n = splice(d->src, NULL, d->pipe[1], NULL, (size_t)pipe_size,
-                           SPLICE_F_NONBLOCK | SPLICE_F_MOVE);
+        /* Past the budget, a direction moves 4 KiB at a time, as relay.c's
+         * read/write path does. */
+        size_t want = piped + (size_t)pipe_size > budget ? 4096 : (size_t)pipe_size;
+        ssize_t n = splice(d->src, NULL, d->pipe[1], NULL, want, SPLICE_F_NONBLOCK | SPLICE_F_MOVE);
         if (n > 0) {
             d->in_pipe = (size_t)n;
+            piped += (size_t)n;
             count(s, d, (size_t)n);
             continue;
         }

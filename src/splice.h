@@ -61,6 +61,13 @@ int splice_start(splice_relay_t **out, uv_tcp_t *a, uv_tcp_t *b, const uint8_t *
  * closed, after which the splice_relay_t is gone. */
 void splice_close(splice_relay_t *s);
 
+/* The process-wide budget (relay_set_budget) also bounds the bytes held in
+ * pipes: past it a direction moves 4 KiB at a time. */
+void splice_set_budget(size_t bytes);
+
+/* Bytes held in all relays' pipes right now (counted in relay_buffered). */
+size_t splice_buffered(void);
+
 /* Process-wide counters, for tests and metrics. */
 typedef struct {
     uint64_t relays;   /* relays started on the splice path */

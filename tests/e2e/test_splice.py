@@ -12,6 +12,8 @@ import struct
 import threading
 import time
 
+import pytest
+
 from conftest import listen_local, read_to_eof
 
 RANGE = ["--min-port", "41000", "--max-port", "41999"]
@@ -32,6 +34,9 @@ def wait_fds(p, want, timeout=10):
 
 
 def tunnel(procs, env=None):
+    """A server and a client; the splice path unless env says otherwise
+    (whatever BORE_SPLICE the test run itself has)."""
+    env = env or {"BORE_SPLICE": "1"}
     srv = procs.server(*RANGE, env=env)
     svc = listen_local()
     cl = procs.local(svc.getsockname()[1], srv.addr, env=env)
@@ -69,10 +74,11 @@ def test_plain_relays_take_the_splice_path_unless_bore_splice_is_0(procs):
     assert SPLICED not in srv0.text() and SPLICED not in cl0.text()
 
 
-def test_splice_half_close_both_ways(procs):
+@pytest.mark.parametrize("path", ["splice", "read-write"])
+def test_half_close_both_ways(procs, path):
     """Each side's FIN reaches the other only after every byte before it, and
-    the other direction keeps flowing after it."""
-    srv, cl, svc = tunnel(procs)
+    the other direction keeps flowing after it - on both relay paths."""
+    srv, cl, svc = tunnel(procs, env={"BORE_SPLICE": "0"} if path == "read-write" else None)
     base = fds(srv), fds(cl)
     v, c = visit(srv, cl, svc)
     up = os.urandom(3 * MIB)
@@ -82,7 +88,11 @@ def test_splice_half_close_both_ways(procs):
     c.sendall(down)  # the service still writes after the visitor's EOF
     c.shutdown(socket.SHUT_WR)
     assert read_to_eof(v) == down
-    srv.wait_for(SPLICED)
+    if path == "splice":
+        srv.wait_for(SPLICED)
+        cl.wait_for(SPLICED)
+    else:
+        assert SPLICED not in srv.text() and SPLICED not in cl.text()
     v.close()
     c.close()
     wait_fds(srv, base[0])
@@ -184,7 +194,7 @@ def test_splice_visitor_disconnecting_mid_transfer_closes_both_sides(procs):
 
 
 def test_splice_200_visitors_1mib_each_way_no_descriptor_leaked(procs):
-    srv = procs.server(*RANGE)
+    srv = procs.server(*RANGE, env={"BORE_SPLICE": "1"})
 
     def payload(seed):
         return hashlib.shake_256(seed.encode()).digest(MIB)
@@ -207,7 +217,7 @@ def test_splice_200_visitors_1mib_each_way_no_descriptor_leaked(procs):
             writer.close()
 
         server = await asyncio.start_server(service, "127.0.0.1", 0, backlog=512)
-        cl = procs.local(server.sockets[0].getsockname()[1], srv.addr)
+        cl = procs.local(server.sockets[0].getsockname()[1], srv.addr, env={"BORE_SPLICE": "1"})
         base = fds(srv), fds(cl)
 
         async def visitor(i):
