@@ -136,6 +136,9 @@ static void pipe_put(struct sdir *d)
 
 /* ---- moving bytes ---------------------------------------------------------- */
 
+/* splice(2) into a socket whose peer is gone raises SIGPIPE like write(2):
+ * bore server and bore local ignore it (the only users of this path). */
+
 enum { PUMP_WAIT, PUMP_ERROR, PUMP_FALLBACK };
 
 static void count(splice_relay_t *s, struct sdir *d, size_t n)
