@@ -515,7 +515,9 @@ int relay_start_filtered(list_t *set, uv_tcp_t *a, relay_release_cb release_a, u
     if (out) *out = r;
 
     /* Plain relays move bytes with splice(2) where the kernel has it. */
-    if (filters == NULL && splice_enabled() &&
+    int plain = filters == NULL || (filters[0].fn == NULL && filters[0].alloc == NULL &&
+                                    filters[1].fn == NULL && filters[1].alloc == NULL);
+    if (plain && splice_enabled() &&
         splice_start(&r->sp, a, b, first, len, &r->stats, &splice_ops, r) == 0)
         return 0;
     if (start_reading(r, first, len) != 0) relay_close(r);
