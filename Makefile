@@ -25,7 +25,7 @@ endif
 
 KAFKA   = kafka/kframe kafka/kscan kafka/krewrite kafka/kstream
 GATE    = kafka/ksasl kafka/kgate
-CORE    = log frame uuid msg auth net srcmap relay cli resolve state tunnel $(KAFKA) kafka/kmap kafka/kcheck $(GATE)
+CORE    = log frame uuid msg auth net srcmap splice relay cli resolve state tunnel $(KAFKA) kafka/kmap kafka/kcheck $(GATE)
 SRCS    = $(addprefix src/,$(addsuffix .c,$(CORE) server local kafka/kproxy main))
 OBJS    = $(SRCS:src/%.c=$(BUILD)/%.o)
 CORE_OBJS = $(addprefix $(BUILD)/,$(addsuffix .o,$(CORE)))
