@@ -20,6 +20,8 @@
 #include "net.h"
 #include "resolve.h"
 #include "server.h"
+#include "status.h"
+#include "tui.h"
 #include "version.h"
 
 #define LOG_TARGET "bore"
@@ -91,6 +93,21 @@ static int load_secret(const cli_cmd_t *cmd, cli_opt_t *secret, const cli_opt_t 
     return 0;
 }
 
+#define METRICS_HELP "Serve Prometheus metrics at /metrics, /healthz, /status (JSON) and a status page at / on [ADDR:]PORT (a bare PORT binds to 127.0.0.1)"
+
+/* --metrics [ADDR:]PORT into ip/port (ip stays "" when not given). */
+static int parse_metrics(const cli_cmd_t *cmd, const cli_opt_t *o, char *ip, size_t cap,
+                         uint16_t *port)
+{
+    ip[0] = '\0';
+    if (o->value == NULL) return 0;
+    if (status_parse_addr(o->value, ip, cap, port) != 0)
+        return cli_usage_error(cmd, "invalid value '%s' for '--metrics <[ADDR:]PORT>': expected PORT, "
+                                    "IP:PORT or [IPv6]:PORT", o->value);
+    status_enable();
+    return 0;
+}
+
 /* --to HOST[:PORT]: the port is the server's control port. */
 static int parse_to(const cli_cmd_t *cmd, const cli_opt_t *to, char *host, size_t cap, uint16_t *port)
 {
@@ -113,19 +130,22 @@ static int cmd_local(int argc, char **argv)
         {0, "secret-file", "PATH", NULL, NULL, SECRET_FILE_HELP, 0, NULL, 0},
         {0, "heartbeat-timeout", "SECONDS", "BORE_HEARTBEAT_TIMEOUT", "15",
          "Give up when the server has sent nothing for this long", 0, NULL, 0},
+        {0, "metrics", "[ADDR:]PORT", "BORE_METRICS", NULL, METRICS_HELP, 0, NULL, 0},
     };
     cli_cmd_t cmd = {"local", "Starts a local proxy to the remote server", opts,
                      sizeof opts / sizeof opts[0]};
     int rc = cli_parse(&cmd, argc, argv);
     if (rc != CLI_OK) return rc == CLI_EXIT_OK ? 0 : rc;
 
-    char to[HOST_CAP], secret[SECRET_MAX];
+    char to[HOST_CAP], secret[SECRET_MAX], mip[64];
     local_config_t cfg = {.local_host = opts[1].value, .to_host = to};
     unsigned hb, local_port;
     if (cli_uint(&cmd, &opts[0], 1, 65535, &local_port) || parse_to(&cmd, &opts[2], to, sizeof to, &cfg.to_port) ||
         cli_u16(&cmd, &opts[3], &cfg.port) || cli_uint(&cmd, &opts[6], 1, 86400, &hb) ||
-        load_secret(&cmd, &opts[4], &opts[5], secret, sizeof secret))
+        load_secret(&cmd, &opts[4], &opts[5], secret, sizeof secret) ||
+        parse_metrics(&cmd, &opts[7], mip, sizeof mip, &cfg.metrics_port))
         return CLI_USAGE;
+    if (mip[0]) cfg.metrics_ip = mip;
     cfg.local_port = (uint16_t)local_port;
     cfg.secret = opts[4].value;
     cfg.heartbeat_timeout_ms = hb * 1000;
@@ -176,12 +196,13 @@ static int cmd_server(int argc, char **argv)
          "Visitor connections relayed at once, per tunnel", 0, NULL, 0},
         {0, "max-relay-memory", "MIB", "BORE_MAX_RELAY_MEMORY", "256",
          "Buffer memory all relays may hold, in MiB, beyond 8 KiB each", 0, NULL, 0},
+        {0, "metrics", "[ADDR:]PORT", "BORE_METRICS", NULL, METRICS_HELP, 0, NULL, 0},
     };
     cli_cmd_t cmd = {"server", "Runs the remote proxy server", opts, sizeof opts / sizeof opts[0]};
     int rc = cli_parse(&cmd, argc, argv);
     if (rc != CLI_OK) return rc == CLI_EXIT_OK ? 0 : rc;
 
-    char secret[SECRET_MAX];
+    char secret[SECRET_MAX], mip[64];
     server_config_t cfg = {.bind_addr = opts[4].value};
     cfg.bind_tunnels = opts[6].value ? opts[6].value : cfg.bind_addr;
     unsigned control_port;
@@ -194,8 +215,10 @@ static int cmd_server(int argc, char **argv)
         cli_uint(&cmd, &opts[11], 1, 1000000, &cfg.max_pending_per_tunnel) ||
         cli_uint(&cmd, &opts[12], 1, 1000000, &cfg.max_relays) ||
         cli_uint(&cmd, &opts[13], 1, 1000000, &cfg.max_relays_per_tunnel) ||
-        cli_uint(&cmd, &opts[14], 1, 1u << 20, &cfg.max_relay_memory_mib))
+        cli_uint(&cmd, &opts[14], 1, 1u << 20, &cfg.max_relay_memory_mib) ||
+        parse_metrics(&cmd, &opts[15], mip, sizeof mip, &cfg.metrics_port))
         return CLI_USAGE;
+    if (mip[0]) cfg.metrics_ip = mip;
     cfg.control_port = (uint16_t)control_port;
     if (cfg.min_port > cfg.max_port) {
         fprintf(stderr, "error: port range is empty\n");
@@ -249,6 +272,9 @@ static int cmd_kafka_proxy(int argc, char **argv)
          "Where bore keeps files between runs [default: $XDG_STATE_HOME/bore or "
          "~/.local/state/bore]",
          0, NULL, 0},
+        {0, "metrics", "[ADDR:]PORT", "BORE_METRICS", NULL, METRICS_HELP, 0, NULL, 0},
+        {0, "no-tui", NULL, NULL, NULL,
+         "Print log lines instead of the live broker table when stdout is a terminal", 0, NULL, 0},
     };
     cli_cmd_t cmd = {"kafka-proxy",
                      "Exposes every broker of a Kafka cluster through the remote server", opts,
@@ -266,7 +292,7 @@ static int cmd_kafka_proxy(int argc, char **argv)
                                    opts[8].value_name, why);
         }
     }
-    char bootstrap[HOST_CAP], to[HOST_CAP], secret[SECRET_MAX];
+    char bootstrap[HOST_CAP], to[HOST_CAP], secret[SECRET_MAX], mip[64];
     kproxy_config_t cfg = {.bootstrap_host = bootstrap, .to_host = to,
                            .advertised_host = opts[4].value, .maps = &maps,
                            .strict = opts[9].given, .check_only = opts[10].given,
@@ -282,10 +308,13 @@ static int cmd_kafka_proxy(int argc, char **argv)
     if (parse_to(&cmd, &opts[1], to, sizeof to, &cfg.to_port) || cli_u16(&cmd, &opts[5], &cfg.port) ||
         cli_uint(&cmd, &opts[6], 1, 86400, &hb) ||
         cli_uint(&cmd, &opts[7], 1024, 1u << 30, &max_frame) ||
-        load_secret(&cmd, &opts[2], &opts[3], secret, sizeof secret)) {
+        load_secret(&cmd, &opts[2], &opts[3], secret, sizeof secret) ||
+        parse_metrics(&cmd, &opts[12], mip, sizeof mip, &cfg.metrics_port)) {
         kmap_free(&maps);
         return CLI_USAGE;
     }
+    if (mip[0]) cfg.metrics_ip = mip;
+    cfg.tui = !opts[13].given && !cfg.check_only && tui_wanted();
     if (cfg.advertised_host == NULL) cfg.advertised_host = to;
     cfg.secret = opts[2].value;
     cfg.heartbeat_timeout_ms = hb * 1000;

@@ -38,6 +38,9 @@ typedef struct {
     int strict;         /* a broker that fails the pre-flight ends the start-up */
     int check_only;     /* --check: the pre-flight only, no server, no tunnels */
     const char *state_dir; /* --state-dir, or NULL for the default (state.h) */
+    const char *metrics_ip; /* --metrics: serve /metrics etc. on metrics_ip:metrics_port, or NULL */
+    uint16_t metrics_port;
+    int tui;                /* the live terminal view (tui.h) once running */
 } kproxy_config_t;
 
 /* Runs until SIGINT/SIGTERM (0), or a fatal error or the server closing a
