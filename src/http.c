@@ -113,6 +113,10 @@ static int on_headers_complete(http_parser *p)
 {
     hconn_t *c = p->data;
     c->headers_done = 1;
+    if (p->method != HTTP_GET && p->method != HTTP_HEAD) {
+        c->error = 405;
+        return 1; /* no body expected: the answer goes out without reading it */
+    }
     return 0;
 }
 
@@ -121,7 +125,7 @@ static int on_body(http_parser *p, const char *at, size_t len)
     hconn_t *c = p->data;
     (void)at;
     (void)len;
-    c->error = 400; /* GET carries no body */
+    if (c->error == 0) c->error = 400; /* GET carries no body */
     return 1;
 }
 
