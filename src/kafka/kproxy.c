@@ -176,7 +176,9 @@ static void on_tunnel_listening(void *ctx, tunnel_t *t, uint16_t port)
     (void)t;
     n->public_port = port;
     kmetrics_node_port(&n->m, port);
-    status_event("%s is public on port %u", n->id < 0 ? "the bootstrap address" : n->m.node, port);
+    char who[32];
+    status_event("%s is public on port %u", n->id < 0 ? "the bootstrap address" : node_name(n, who, sizeof who),
+                 port);
     if (px->state == PX_TUNNELS && n->id < 0) {
         /* The server took our secret: now the brokers' tunnels. */
         for (list_t *e = px->nodes.next; e != &px->nodes && px->state != PX_DONE; e = e->next) {
