@@ -253,7 +253,7 @@ def test_bad_input_on_the_metrics_port_gets_4xx_or_a_close_while_the_tunnel_carr
             "not HTTP": b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03" + b"\0" * 64,
         }
         for s in slow:
-            s.settimeout(20)
+            s.settimeout(25)
             t0 = time.monotonic()
             try:
                 rest = s.recv(100)
