@@ -10,7 +10,7 @@ WARN    = -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wform
           -Wundef -Wwrite-strings -Wimplicit-fallthrough -Wpointer-arith
 CFLAGS  ?= -O2 -g
 CFLAGS  += -std=c11 -D_GNU_SOURCE -Isrc -Isrc/kafka $(WARN) $(EXTRA_CFLAGS)
-LIBS    = $(shell pkg-config --libs libuv jansson openssl)
+LIBS    = $(shell pkg-config --libs libuv jansson openssl) -lhttp_parser
 
 ifeq ($(SAN),1)
 BUILD   = build-san
@@ -25,10 +25,11 @@ endif
 
 KAFKA   = kafka/kframe kafka/kscan kafka/krewrite kafka/kstream
 GATE    = kafka/ksasl kafka/kgate
-CORE    = log frame uuid msg auth net srcmap splice relay cli resolve state tunnel $(KAFKA) kafka/kmap kafka/kcheck $(GATE)
+CORE    = log frame uuid msg auth net srcmap splice relay cli resolve state tunnel $(KAFKA) kafka/kmap \
+          kafka/kcheck $(GATE) metrics http status tui kafka/kmetrics
 SRCS    = $(addprefix src/,$(addsuffix .c,$(CORE) server local kafka/kproxy main))
-OBJS    = $(SRCS:src/%.c=$(BUILD)/%.o)
-CORE_OBJS = $(addprefix $(BUILD)/,$(addsuffix .o,$(CORE)))
+OBJS    = $(SRCS:src/%.c=$(BUILD)/%.o) $(BUILD)/status_page.o
+CORE_OBJS = $(addprefix $(BUILD)/,$(addsuffix .o,$(CORE))) $(BUILD)/status_page.o
 UNIT    = $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/test_*.c))
 
 all: $(BUILD)/bore $(UNIT)
@@ -39,6 +40,15 @@ $(BUILD)/bore: $(OBJS)
 $(BUILD)/%.o: src/%.c $(wildcard src/*.h src/kafka/*.h) | $(BUILD)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -MMD -c -o $@ $<
+
+# The status page (status.h) as a C array: od and sed, no xxd needed.
+$(BUILD)/status_page.c: src/status_page.html | $(BUILD)
+	{ echo '#include "status.h"'; echo 'const unsigned char status_page[] = {'; \
+	  od -An -v -tx1 $< | sed 's/\([0-9a-f][0-9a-f]\)/0x\1,/g'; \
+	  echo '};'; echo 'const unsigned long status_page_len = sizeof status_page;'; } > $@
+
+$(BUILD)/status_page.o: $(BUILD)/status_page.c src/status.h
+	$(CC) $(CFLAGS) -c -o $@ $<
 
 $(BUILD)/tests/%: tests/unit/%.c $(CORE_OBJS) $(wildcard tests/unit/*.h) | $(BUILD)
 	@mkdir -p $(BUILD)/tests

@@ -9,14 +9,14 @@
 
 _bore_commands='local server kafka-proxy help'
 _bore_opts_local='-l --local-host -t --to -p --port -s --secret --secret-file
-    --heartbeat-timeout -h --help'
+    --heartbeat-timeout --metrics -h --help'
 _bore_opts_server='--min-port --max-port -s --secret --secret-file --bind-addr --control-port
     --bind-tunnels --max-handshakes --max-handshakes-per-source --max-tunnels --max-pending
-    --max-pending-per-tunnel --max-relays --max-relays-per-tunnel --max-relay-memory -h --help'
+    --max-pending-per-tunnel --max-relays --max-relays-per-tunnel --max-relay-memory --metrics -h --help'
 _bore_opts_kafka_proxy='-b --bootstrap-server -t --to -s --secret --secret-file --advertised-host
     -p --port --heartbeat-timeout --max-frame-size --map --strict --check --state-dir --auth-user
-    --auth-file --add-user --allow-plain-without-tls --auth-deadline -h --help'
-_bore_switches='-h --help -V --version --strict --check --allow-plain-without-tls'
+    --auth-file --add-user --allow-plain-without-tls --auth-deadline --metrics --no-tui -h --help'
+_bore_switches='-h --help -V --version --strict --check --allow-plain-without-tls --no-tui'
 _bore_file_opts='--secret-file --auth-file'
 _bore_dir_opts='--state-dir'
 

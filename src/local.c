@@ -7,8 +7,10 @@
 
 #include "list.h"
 #include "log.h"
+#include "metrics.h"
 #include "relay.h"
 #include "resolve.h"
+#include "status.h"
 #include "tunnel.h"
 
 #define LOG_TARGET "bore::client"
@@ -22,7 +24,63 @@ typedef struct {
     list_t relays;
     int exit_code;
     int stopping;
+    /* metrics: bytes[0] visitor -> local service, [1] back */
+    relay_stats_t stats;
+    uint16_t public_port;
+    uint64_t conns_total, reconnects;
+    int64_t conns_active;
+    metrics_series_t *s_up, *s_port, *s_active;
 } local_t;
+
+static void relay_ended(void *user)
+{
+    local_t *l = user;
+    l->conns_active--;
+    metrics_set(l->s_active, l->conns_active);
+}
+
+/* The tunnel's series (--metrics); the counters are read when rendering. */
+static void local_metrics(local_t *l)
+{
+    static const char *const dir[] = {"direction", NULL};
+    metrics_family_t *f;
+    l->s_up = metrics_series(metrics_family("bore_local_tunnel_up",
+                                            "1 while the tunnel listens on the server, 0 otherwise",
+                                            METRICS_GAUGE, NULL, NULL), NULL);
+    l->s_port = metrics_series(metrics_family("bore_local_public_port",
+                                              "The tunnel's public port on the server (0 until it listens)",
+                                              METRICS_GAUGE, NULL, NULL), NULL);
+    l->s_active = metrics_series(metrics_family("bore_local_connections",
+                                                "Visitor connections open through the tunnel",
+                                                METRICS_GAUGE, NULL, NULL), NULL);
+    metrics_counter_ref(metrics_family("bore_local_connections_total",
+                                       "Visitor connections made through the tunnel", METRICS_COUNTER,
+                                       NULL, NULL), NULL, &l->conns_total);
+    f = metrics_family("bore_local_bytes_total",
+                       "Bytes relayed, as they flow: in = visitors to the local service, out = back",
+                       METRICS_COUNTER, dir, NULL);
+    metrics_counter_ref(f, (const char *const[]){"in"}, &l->stats.bytes[0]);
+    metrics_counter_ref(f, (const char *const[]){"out"}, &l->stats.bytes[1]);
+    metrics_counter_ref(metrics_family("bore_local_reconnects_total",
+                                       "Times the tunnel was opened again after it ended",
+                                       METRICS_COUNTER, NULL, NULL), NULL, &l->reconnects);
+}
+
+static json_t *local_status(void *ctx)
+{
+    local_t *l = ctx;
+    char pub[300] = "";
+    if (l->public_port) resolve_join(l->cfg->to_host, l->public_port, pub, sizeof pub);
+    char internal[300];
+    resolve_join(l->cfg->local_host, l->cfg->local_port, internal, sizeof internal);
+    return json_pack("{s:s, s:{s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I}}", "server", l->to,
+                     "tunnel", "name", "local", "public", pub, "internal", internal, "state",
+                     l->public_port && l->tunnel ? "listening" : l->tunnel ? "opening" : "closed",
+                     "public_port", (json_int_t)l->public_port, "connections_active",
+                     (json_int_t)l->conns_active, "connections_total", (json_int_t)l->conns_total,
+                     "bytes_in", (json_int_t)l->stats.bytes[0], "bytes_out",
+                     (json_int_t)l->stats.bytes[1], "reconnects", (json_int_t)l->reconnects);
+}
 
 static void local_stop(local_t *l)
 {
@@ -30,6 +88,7 @@ static void local_stop(local_t *l)
     l->stopping = 1;
     uv_close((uv_handle_t *)&l->sigint, NULL);
     uv_close((uv_handle_t *)&l->sigterm, NULL);
+    status_stop();
     relay_close_all(&l->relays);
 }
 
@@ -38,6 +97,10 @@ static void on_listening(void *ctx, tunnel_t *t, uint16_t port)
     local_t *l = ctx;
     (void)t;
     char at[300];
+    l->public_port = port;
+    metrics_set(l->s_port, port);
+    metrics_set(l->s_up, 1);
+    status_event("the tunnel is public on port %u", port);
     resolve_join(l->cfg->to_host, port, at, sizeof at);
     log_info("connected to server");
     log_info("listening at %s", at);
@@ -48,6 +111,7 @@ static void on_closed(void *ctx, tunnel_t *t, const char *error)
     local_t *l = ctx;
     (void)t;
     l->tunnel = NULL;
+    metrics_set(l->s_up, 0);
     fprintf(stderr, "Error: %s\n", error ? error : "the server closed the connection");
     l->exit_code = 1;
     local_stop(l);
@@ -58,7 +122,16 @@ static int on_pair(void *ctx, tunnel_t *t, uv_tcp_t *remote, relay_release_cb rr
 {
     local_t *l = ctx;
     (void)t;
-    return relay_start(&l->relays, remote, rr, local, rl, first, len, NULL);
+    relay_t *r;
+    int rc = relay_start_filtered(&l->relays, remote, rr, local, rl, first, len, NULL, relay_ended, l,
+                                  &r);
+    if (rc != 0) return rc;
+    relay_set_stats(r, &l->stats);
+    l->stats.bytes[0] += len; /* the caller's to count (relay.h) */
+    l->conns_total++;
+    l->conns_active++;
+    metrics_set(l->s_active, l->conns_active);
+    return 0;
 }
 
 static void on_signal(uv_signal_t *sig, int signum)
@@ -106,8 +179,19 @@ int local_run(const local_config_t *cfg)
     uv_signal_start(&l.sigint, on_signal, SIGINT);
     uv_signal_start(&l.sigterm, on_signal, SIGTERM);
 
+    status_set_source("local", local_status, &l);
+    if (cfg->metrics_ip) {
+        local_metrics(&l);
+        if (status_start(l.loop, cfg->metrics_ip, cfg->metrics_port) != 0) {
+            tunnel_close(l.tunnel);
+            l.tunnel = NULL;
+            l.exit_code = 1;
+            local_stop(&l);
+        }
+    }
     uv_run(l.loop, UV_RUN_DEFAULT);
     uv_loop_close(l.loop);
     relay_pool_drain();
+    metrics_free();
     return l.exit_code;
 }

@@ -13,6 +13,8 @@ typedef struct {
     uint16_t port;       /* requested remote port, 0 = any */
     const char *secret;
     unsigned heartbeat_timeout_ms;
+    const char *metrics_ip; /* --metrics: serve /metrics etc. on metrics_ip:metrics_port, or NULL */
+    uint16_t metrics_port;
 } local_config_t;
 
 /* Runs until SIGINT/SIGTERM (returns 0), or until the tunnel ends: a fatal

@@ -23,6 +23,8 @@
 #include "net.h"
 #include "resolve.h"
 #include "server.h"
+#include "status.h"
+#include "tui.h"
 #include "version.h"
 
 #define LOG_TARGET "bore"
@@ -94,6 +96,21 @@ static int load_secret(const cli_cmd_t *cmd, cli_opt_t *secret, const cli_opt_t 
     return 0;
 }
 
+#define METRICS_HELP "Serve Prometheus metrics at /metrics, /healthz, /status (JSON) and a status page at / on [ADDR:]PORT (a bare PORT binds to 127.0.0.1)"
+
+/* --metrics [ADDR:]PORT into ip/port (ip stays "" when not given). */
+static int parse_metrics(const cli_cmd_t *cmd, const cli_opt_t *o, char *ip, size_t cap,
+                         uint16_t *port)
+{
+    ip[0] = '\0';
+    if (o->value == NULL) return 0;
+    if (status_parse_addr(o->value, ip, cap, port) != 0)
+        return cli_usage_error(cmd, "invalid value '%s' for '--metrics <[ADDR:]PORT>': expected PORT, "
+                                    "IP:PORT or [IPv6]:PORT", o->value);
+    status_enable();
+    return 0;
+}
+
 /* --to HOST[:PORT]: the port is the server's control port. */
 static int parse_to(const cli_cmd_t *cmd, const cli_opt_t *to, char *host, size_t cap, uint16_t *port)
 {
@@ -116,19 +133,22 @@ static int cmd_local(int argc, char **argv)
         {0, "secret-file", "PATH", NULL, NULL, SECRET_FILE_HELP, 0, NULL, 0},
         {0, "heartbeat-timeout", "SECONDS", "BORE_HEARTBEAT_TIMEOUT", "15",
          "Give up when the server has sent nothing for this long", 0, NULL, 0},
+        {0, "metrics", "[ADDR:]PORT", "BORE_METRICS", NULL, METRICS_HELP, 0, NULL, 0},
     };
     cli_cmd_t cmd = {"local", "Starts a local proxy to the remote server", opts,
                      sizeof opts / sizeof opts[0]};
     int rc = cli_parse(&cmd, argc, argv);
     if (rc != CLI_OK) return rc == CLI_EXIT_OK ? 0 : rc;
 
-    char to[HOST_CAP], secret[SECRET_MAX];
+    char to[HOST_CAP], secret[SECRET_MAX], mip[64];
     local_config_t cfg = {.local_host = opts[1].value, .to_host = to};
     unsigned hb, local_port;
     if (cli_uint(&cmd, &opts[0], 1, 65535, &local_port) || parse_to(&cmd, &opts[2], to, sizeof to, &cfg.to_port) ||
         cli_u16(&cmd, &opts[3], &cfg.port) || cli_uint(&cmd, &opts[6], 1, 86400, &hb) ||
-        load_secret(&cmd, &opts[4], &opts[5], secret, sizeof secret))
+        load_secret(&cmd, &opts[4], &opts[5], secret, sizeof secret) ||
+        parse_metrics(&cmd, &opts[7], mip, sizeof mip, &cfg.metrics_port))
         return CLI_USAGE;
+    if (mip[0]) cfg.metrics_ip = mip;
     cfg.local_port = (uint16_t)local_port;
     cfg.secret = opts[4].value;
     cfg.heartbeat_timeout_ms = hb * 1000;
@@ -179,12 +199,13 @@ static int cmd_server(int argc, char **argv)
          "Visitor connections relayed at once, per tunnel", 0, NULL, 0},
         {0, "max-relay-memory", "MIB", "BORE_MAX_RELAY_MEMORY", "256",
          "Buffer memory all relays may hold, in MiB, beyond 8 KiB each", 0, NULL, 0},
+        {0, "metrics", "[ADDR:]PORT", "BORE_METRICS", NULL, METRICS_HELP, 0, NULL, 0},
     };
     cli_cmd_t cmd = {"server", "Runs the remote proxy server", opts, sizeof opts / sizeof opts[0]};
     int rc = cli_parse(&cmd, argc, argv);
     if (rc != CLI_OK) return rc == CLI_EXIT_OK ? 0 : rc;
 
-    char secret[SECRET_MAX];
+    char secret[SECRET_MAX], mip[64];
     server_config_t cfg = {.bind_addr = opts[4].value};
     cfg.bind_tunnels = opts[6].value ? opts[6].value : cfg.bind_addr;
     unsigned control_port;
@@ -197,8 +218,10 @@ static int cmd_server(int argc, char **argv)
         cli_uint(&cmd, &opts[11], 1, 1000000, &cfg.max_pending_per_tunnel) ||
         cli_uint(&cmd, &opts[12], 1, 1000000, &cfg.max_relays) ||
         cli_uint(&cmd, &opts[13], 1, 1000000, &cfg.max_relays_per_tunnel) ||
-        cli_uint(&cmd, &opts[14], 1, 1u << 20, &cfg.max_relay_memory_mib))
+        cli_uint(&cmd, &opts[14], 1, 1u << 20, &cfg.max_relay_memory_mib) ||
+        parse_metrics(&cmd, &opts[15], mip, sizeof mip, &cfg.metrics_port))
         return CLI_USAGE;
+    if (mip[0]) cfg.metrics_ip = mip;
     cfg.control_port = (uint16_t)control_port;
     if (cfg.min_port > cfg.max_port) {
         fprintf(stderr, "error: port range is empty\n");
@@ -320,50 +343,75 @@ static int load_auth(const cli_cmd_t *cmd, const char *const *users, size_t n_us
 
 static int cmd_kafka_proxy(int argc, char **argv)
 {
-    cli_opt_t opts[] = {
-        {'b', "bootstrap-server", "HOST:PORT", NULL, "localhost:9092",
+    enum {
+        KP_BOOTSTRAP,
+        KP_TO,
+        KP_SECRET,
+        KP_SECRET_FILE,
+        KP_ADVERTISED_HOST,
+        KP_PORT,
+        KP_HEARTBEAT,
+        KP_MAX_FRAME,
+        KP_MAP,
+        KP_STRICT,
+        KP_CHECK,
+        KP_STATE_DIR,
+        KP_AUTH_USER,
+        KP_AUTH_FILE,
+        KP_ADD_USER,
+        KP_ALLOW_PLAIN,
+        KP_AUTH_DEADLINE,
+        KP_METRICS,
+        KP_NO_TUI,
+        KP_N_OPTS
+    };
+    cli_opt_t opts[KP_N_OPTS] = {
+        [KP_BOOTSTRAP] = {'b', "bootstrap-server", "HOST:PORT", NULL, "localhost:9092",
          "Any broker of the Kafka cluster to expose", 0, NULL, 0},
-        {'t', "to", "TO", "BORE_SERVER", "bore.pub",
+        [KP_TO] = {'t', "to", "TO", "BORE_SERVER", "bore.pub",
          "Address of the remote server, HOST[:PORT] (PORT: its control port, 7835 by default)", 0,
          NULL, 0},
-        {'s', "secret", "SECRET", "BORE_SECRET", NULL, SECRET_HELP, 0, NULL, 0},
-        {0, "secret-file", "PATH", NULL, NULL, SECRET_FILE_HELP, 0, NULL, 0},
-        {0, "advertised-host", "HOST", NULL, NULL,
+        [KP_SECRET] = {'s', "secret", "SECRET", "BORE_SECRET", NULL, SECRET_HELP, 0, NULL, 0},
+        [KP_SECRET_FILE] = {0, "secret-file", "PATH", NULL, NULL, SECRET_FILE_HELP, 0, NULL, 0},
+        [KP_ADVERTISED_HOST] = {0, "advertised-host", "HOST", NULL, NULL,
          "Host name clients use to reach the remote server [default: the --to host]", 0, NULL, 0},
-        {'p', "port", "PORT", NULL, "0", "Public port of the bootstrap address (0: any)", 0, NULL, 0},
-        {0, "heartbeat-timeout", "SECONDS", "BORE_HEARTBEAT_TIMEOUT", "15",
+        [KP_PORT] = {'p', "port", "PORT", NULL, "0", "Public port of the bootstrap address (0: any)", 0, NULL, 0},
+        [KP_HEARTBEAT] = {0, "heartbeat-timeout", "SECONDS", "BORE_HEARTBEAT_TIMEOUT", "15",
          "Give up when the server has sent nothing for this long", 0, NULL, 0},
-        {0, "max-frame-size", "BYTES", NULL, "104857600",
+        [KP_MAX_FRAME] = {0, "max-frame-size", "BYTES", NULL, "104857600",
          "Largest Kafka response the proxy buffers to rewrite", 0, NULL, 0},
-        {0, "map", "ADVERTISED_HOST:PORT=HOST:PORT", NULL, NULL,
+        [KP_MAP] = {0, "map", "ADVERTISED_HOST:PORT=HOST:PORT", NULL, NULL,
          "Dial a broker that advertises an address unreachable from here at HOST:PORT; also "
          "NODE_ID=HOST:PORT (repeatable)",
          0, NULL, 0},
-        {0, "strict", NULL, NULL, NULL,
+        [KP_STRICT] = {0, "strict", NULL, NULL, NULL,
          "Do not start when the pre-flight finds a broker this machine cannot reach", 0, NULL, 0},
-        {0, "check", NULL, NULL, NULL,
+        [KP_CHECK] = {0, "check", NULL, NULL, NULL,
          "Only run the pre-flight (no server needed): exit 0 if every broker is reachable, 1 if not",
          0, NULL, 0},
-        {0, "state-dir", "DIR", "BORE_STATE_DIR", NULL,
+        [KP_STATE_DIR] = {0, "state-dir", "DIR", "BORE_STATE_DIR", NULL,
          "Where bore keeps files between runs [default: $XDG_STATE_HOME/bore or "
          "~/.local/state/bore]",
          0, NULL, 0},
-        {0, "auth-user", "USER:PASSWORD", NULL, NULL,
+        [KP_AUTH_USER] = {0, "auth-user", "USER:PASSWORD", NULL, NULL,
          "Authentication gate: clients must authenticate with SASL (SCRAM-SHA-256, SCRAM-SHA-512, "
          "PLAIN) as this user before anything reaches the cluster (repeatable)",
          0, NULL, 0},
-        {0, "auth-file", "FILE", NULL, NULL,
+        [KP_AUTH_FILE] = {0, "auth-file", "FILE", NULL, NULL,
          "Authentication gate: the users in FILE (salted credentials, one user a line; see "
          "--add-user)",
          0, NULL, 0},
-        {0, "add-user", "USER", NULL, NULL,
+        [KP_ADD_USER] = {0, "add-user", "USER", NULL, NULL,
          "Add USER to --auth-file (password from the terminal, or one line on stdin) and exit", 0,
          NULL, 0},
-        {0, "allow-plain-without-tls", NULL, NULL, NULL,
+        [KP_ALLOW_PLAIN] = {0, "allow-plain-without-tls", NULL, NULL, NULL,
          "Offer SASL PLAIN on plaintext ports, accepting that the relay can read passwords", 0,
          NULL, 0},
-        {0, "auth-deadline", "SECONDS", NULL, "10",
+        [KP_AUTH_DEADLINE] = {0, "auth-deadline", "SECONDS", NULL, "10",
          "Close a connection that has not authenticated within this time", 0, NULL, 0},
+        [KP_METRICS] = {0, "metrics", "[ADDR:]PORT", "BORE_METRICS", NULL, METRICS_HELP, 0, NULL, 0},
+        [KP_NO_TUI] = {0, "no-tui", NULL, NULL, NULL,
+         "Print log lines instead of the live broker table when stdout is a terminal", 0, NULL, 0},
     };
     cli_cmd_t cmd = {"kafka-proxy",
                      "Exposes every broker of a Kafka cluster through the remote server", opts,
@@ -372,48 +420,54 @@ static int cmd_kafka_proxy(int argc, char **argv)
     const char *auth_values[AUTH_USERS_MAX];
     cli_multi_t multis[2] = {{"map", map_values, KMAP_MAX, 0},
                              {"auth-user", auth_values, AUTH_USERS_MAX, 0}};
-    cli_multi_t multi = multis[0];
     int rc = cli_parse_multi(&cmd, argc, argv, multis, 2);
     if (rc != CLI_OK) return rc == CLI_EXIT_OK ? 0 : rc;
-    multi = multis[0];
-    if (opts[14].value) return add_user(opts[13].value, opts[14].value);
+    const cli_multi_t multi = multis[0];
+    if (opts[KP_ADD_USER].value)
+        return add_user(opts[KP_AUTH_FILE].value, opts[KP_ADD_USER].value);
     kmap_t maps = {NULL, 0};
     for (size_t i = 0; i < multi.n; i++) {
         char why[160];
         if (kmap_add(&maps, map_values[i], why, sizeof why) != 0) {
             kmap_free(&maps);
             return cli_usage_error(&cmd, "invalid value '%s' for '--map <%s>': %s", map_values[i],
-                                   opts[8].value_name, why);
+                                   opts[KP_MAP].value_name, why);
         }
     }
-    char bootstrap[HOST_CAP], to[HOST_CAP], secret[SECRET_MAX];
+    char bootstrap[HOST_CAP], to[HOST_CAP], secret[SECRET_MAX], mip[64];
     kproxy_config_t cfg = {.bootstrap_host = bootstrap, .to_host = to,
-                           .advertised_host = opts[4].value, .maps = &maps,
-                           .strict = opts[9].given, .check_only = opts[10].given,
-                           .state_dir = opts[11].value};
-    if (resolve_split(opts[0].value, bootstrap, sizeof bootstrap, &cfg.bootstrap_port, 9092) != 0) {
+                           .advertised_host = opts[KP_ADVERTISED_HOST].value, .maps = &maps,
+                           .strict = opts[KP_STRICT].given, .check_only = opts[KP_CHECK].given,
+                           .state_dir = opts[KP_STATE_DIR].value};
+    if (resolve_split(opts[KP_BOOTSTRAP].value, bootstrap, sizeof bootstrap, &cfg.bootstrap_port,
+                      9092) != 0) {
         kmap_free(&maps);
         return cli_usage_error(&cmd,
                                "invalid value '%s' for '--bootstrap-server <HOST:PORT>': expected "
                                "HOST or HOST:PORT",
-                               opts[0].value);
+                               opts[KP_BOOTSTRAP].value);
     }
     unsigned hb, max_frame, deadline;
-    if (parse_to(&cmd, &opts[1], to, sizeof to, &cfg.to_port) || cli_u16(&cmd, &opts[5], &cfg.port) ||
-        cli_uint(&cmd, &opts[6], 1, 86400, &hb) || cli_uint(&cmd, &opts[16], 1, 3600, &deadline) ||
-        cli_uint(&cmd, &opts[7], 1024, 1u << 30, &max_frame) ||
-        load_secret(&cmd, &opts[2], &opts[3], secret, sizeof secret)) {
+    if (parse_to(&cmd, &opts[KP_TO], to, sizeof to, &cfg.to_port) ||
+        cli_u16(&cmd, &opts[KP_PORT], &cfg.port) ||
+        cli_uint(&cmd, &opts[KP_HEARTBEAT], 1, 86400, &hb) ||
+        cli_uint(&cmd, &opts[KP_AUTH_DEADLINE], 1, 3600, &deadline) ||
+        cli_uint(&cmd, &opts[KP_MAX_FRAME], 1024, 1u << 30, &max_frame) ||
+        load_secret(&cmd, &opts[KP_SECRET], &opts[KP_SECRET_FILE], secret, sizeof secret) ||
+        parse_metrics(&cmd, &opts[KP_METRICS], mip, sizeof mip, &cfg.metrics_port)) {
         kmap_free(&maps);
         return CLI_USAGE;
     }
+    if (mip[0]) cfg.metrics_ip = mip;
+    cfg.tui = !opts[KP_NO_TUI].given && !cfg.check_only && tui_wanted();
     if (cfg.advertised_host == NULL) cfg.advertised_host = to;
-    cfg.secret = opts[2].value;
+    cfg.secret = opts[KP_SECRET].value;
     cfg.heartbeat_timeout_ms = hb * 1000;
     cfg.max_frame = max_frame;
     ksasl_store_t store;
-    int gate = multis[1].n > 0 || opts[13].value != NULL;
+    int gate = multis[1].n > 0 || opts[KP_AUTH_FILE].value != NULL;
     if (gate) {
-        rc = load_auth(&cmd, auth_values, multis[1].n, opts[13].value, &store);
+        rc = load_auth(&cmd, auth_values, multis[1].n, opts[KP_AUTH_FILE].value, &store);
         if (rc != 0) {
             ksasl_store_free(&store);
             OPENSSL_cleanse(secret, sizeof secret);
@@ -422,7 +476,7 @@ static int cmd_kafka_proxy(int argc, char **argv)
         }
         cfg.auth = &store;
         cfg.auth_deadline_ms = deadline * 1000;
-        cfg.auth_plain = cfg.tls || opts[15].given;
+        cfg.auth_plain = cfg.tls || opts[KP_ALLOW_PLAIN].given;
     }
     rc = kproxy_run(&cfg);
     if (gate) ksasl_store_free(&store);

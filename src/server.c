@@ -12,10 +12,12 @@
 #include "frame.h"
 #include "list.h"
 #include "log.h"
+#include "metrics.h"
 #include "msg.h"
 #include "net.h"
 #include "relay.h"
 #include "srcmap.h"
+#include "status.h"
 #include "uuid.h"
 
 #define LOG_TARGET "bore::server"
@@ -56,6 +58,9 @@ typedef struct conn {
     struct ctl_write *ctl_next;    /* control output collected meanwhile, or NULL */
     char peer[NET_ADDR_STRLEN];
     src_key_t src; /* counted in srv->handshakes_by_src while AUTH/HELLO */
+    relay_stats_t stats; /* TUNNEL: its visitors' bytes, [0] to visitors, [1] from them */
+    uint64_t visitors_total;
+    metrics_series_t *ms[5]; /* TUNNEL: bytes in, out, visitors active, parked, total */
 } conn_t;
 
 typedef struct visitor {
@@ -85,7 +90,25 @@ struct server {
     uint64_t accept_errors; /* accept failures, EMFILE included */
     uint64_t last_accept_log;
     int stopping;
+    uint64_t sessions_total; /* control connections accepted */
+    metrics_family_t *f_bytes, *f_tunnel_visitors, *f_tunnel_parked, *f_tunnel_visitors_total;
+    metrics_series_t *m_sessions, *m_handshakes, *m_tunnels, *m_parked, *m_relays, *m_expired;
 };
+
+/* Why a handshake failed, and which cap refused a visitor or tunnel: one
+ * counter each (metrics.h), made at start when --metrics is on. */
+enum { HS_INVALID_SECRET, HS_NO_SECRET, HS_MALFORMED, HS_TIMEOUT, HS_FRAME_TOO_LONG, HS_UNKNOWN_ID,
+       HS_PORT_REFUSED, HS_CLOSED, HS_N };
+static const char *const hs_reasons[HS_N] = {"invalid_secret", "no_secret",        "malformed",
+                                             "timeout",        "frame_too_long",   "unknown_id",
+                                             "port_refused",   "closed"};
+enum { CAP_HANDSHAKES, CAP_HANDSHAKES_PER_SOURCE, CAP_TUNNELS, CAP_PENDING, CAP_PENDING_PER_TUNNEL,
+       CAP_RELAYS, CAP_RELAYS_PER_TUNNEL, CAP_N };
+static const char *const cap_names[CAP_N] = {"max-handshakes", "max-handshakes-per-source",
+                                             "max-tunnels",    "max-pending",
+                                             "max-pending-per-tunnel", "max-relays",
+                                             "max-relays-per-tunnel"};
+static metrics_series_t *m_failed[HS_N], *m_refused[CAP_N];
 
 /* Queued control output: at most two records per connection - one being
  * written, one collecting what comes meanwhile - each a request and its
@@ -279,6 +302,7 @@ static void on_expiry(uv_timer_t *t)
             return;
         }
         log_debug("visitor on port %u was not accepted within 10 s; dropped", v->tunnel->port);
+        metrics_add(s->m_expired, 1);
         visitor_drop(s, v);
     }
 }
@@ -323,6 +347,11 @@ static void conn_close(conn_t *c)
     server_t *s = c->srv;
     if (c->state == CONN_TUNNEL) {
         log_info("tunnel on port %u closed (%s)", c->port, c->peer);
+        status_event("tunnel on port %u closed (%s)", c->port, c->peer);
+        for (size_t i = 0; i < sizeof c->ms / sizeof c->ms[0]; i++) {
+            metrics_remove(c->ms[i]);
+            c->ms[i] = NULL;
+        }
         while (!list_empty(&c->parked))
             visitor_drop(s, LIST_ENTRY(c->parked.next, visitor_t, tunnel_link));
     }
@@ -364,10 +393,12 @@ static int relays_full(conn_t *t, const char *what)
     char who[64];
     snprintf(who, sizeof who, "%s on port %u", what, t->port);
     if (t->n_relays >= s->cfg->max_relays_per_tunnel) {
+        metrics_add(m_refused[CAP_RELAYS_PER_TUNNEL], 1);
         log_refusal(s, who, "relays on this tunnel (--max-relays-per-tunnel)", t->n_relays);
         return 1;
     }
     if (s->n_relays >= s->cfg->max_relays) {
+        metrics_add(m_refused[CAP_RELAYS], 1);
         log_refusal(s, who, "relays in all (--max-relays)", s->n_relays);
         return 1;
     }
@@ -402,6 +433,7 @@ static void on_visitor(net_listener_t *l, int fd, int status)
         return;
     }
     if (s->n_parked >= s->cfg->max_pending || c->n_parked >= s->cfg->max_pending_per_tunnel) {
+        metrics_add(m_refused[s->n_parked >= s->cfg->max_pending ? CAP_PENDING : CAP_PENDING_PER_TUNNEL], 1);
         log_warn("port %u: too many visitors waiting to be accepted (%u here, %u in all); refusing one",
                  c->port, c->n_parked, s->n_parked);
         uv_close((uv_handle_t *)&v->tcp, visitor_free);
@@ -434,6 +466,7 @@ static const char *open_tunnel(conn_t *c, uint16_t want)
     server_t *s = c->srv;
     const server_config_t *cfg = s->cfg;
     if (s->n_tunnels >= cfg->max_tunnels) {
+        metrics_add(m_refused[CAP_TUNNELS], 1);
         log_warn("refusing a tunnel for %s: %u tunnels open (--max-tunnels)", c->peer, s->n_tunnels);
         return "server is at its tunnel limit, try again later";
     }
@@ -480,15 +513,32 @@ static const char *open_tunnel(conn_t *c, uint16_t want)
     return "failed to bind to port";
 }
 
+/* The tunnel's series, labelled with its port. */
+static void tunnel_metrics(conn_t *c)
+{
+    server_t *s = c->srv;
+    char port[8];
+    snprintf(port, sizeof port, "%u", c->port);
+    c->ms[0] = metrics_counter_ref(s->f_bytes, (const char *const[]){port, "in"}, &c->stats.bytes[1]);
+    c->ms[1] = metrics_counter_ref(s->f_bytes, (const char *const[]){port, "out"}, &c->stats.bytes[0]);
+    c->ms[2] = metrics_series(s->f_tunnel_visitors, (const char *const[]){port});
+    c->ms[3] = metrics_series(s->f_tunnel_parked, (const char *const[]){port});
+    c->ms[4] = metrics_counter_ref(s->f_tunnel_visitors_total, (const char *const[]){port},
+                                   &c->visitors_total);
+    status_event("new tunnel on port %u for %s", c->port, c->peer);
+}
+
 static void handle_hello(conn_t *c, uint16_t want)
 {
     const char *err = open_tunnel(c, want);
     if (err != NULL) {
+        metrics_add(m_failed[HS_PORT_REFUSED], 1);
         conn_send_error(c, err);
         return;
     }
     conn_set_state(c, CONN_TUNNEL);
     log_info("new tunnel on port %u for %s", c->port, c->peer);
+    tunnel_metrics(c);
     net_tune(&c->tcp, KEEPALIVE_SECS);
     uv_timer_start(&c->timer, on_heartbeat, HEARTBEAT_MS, HEARTBEAT_MS);
     uint8_t out[FRAME_MAX + 1];
@@ -511,6 +561,7 @@ static void handle_accept(conn_t *c, const uint8_t uuid[16], const uint8_t *rest
     visitor_t *v = visitor_find(s, uuid);
     if (v == NULL) {
         log_debug("%s: accept for an unknown or expired id", c->peer);
+        metrics_add(m_failed[HS_UNKNOWN_ID], 1);
         conn_close(c);
         return;
     }
@@ -524,14 +575,18 @@ static void handle_accept(conn_t *c, const uint8_t uuid[16], const uint8_t *rest
     net_tune(&c->tcp, 0);
     net_tune(&v->tcp, 0);
     uv_read_stop((uv_stream_t *)&c->tcp);
+    relay_t *r = NULL;
     int rc = relay_start_filtered(&s->relays, &c->tcp, conn_release_tcp, &v->tcp, visitor_release,
-                                  rest, len, NULL, on_relay_end, t, NULL);
+                                  rest, len, NULL, on_relay_end, t, &r);
     if (rc != 0) {
         log_error("cannot start a relay: %s", uv_strerror(rc));
         uv_close((uv_handle_t *)&v->tcp, visitor_free);
         conn_close(c);
         return;
     }
+    relay_set_stats(r, &t->stats);
+    t->stats.bytes[0] += len; /* the caller's to count (relay.h) */
+    t->visitors_total++;
     t->n_relays++;
     t->open_handles++; /* the tunnel's counters outlive its control connection */
     s->n_relays++;
@@ -548,6 +603,7 @@ static void handle_accept(conn_t *c, const uint8_t uuid[16], const uint8_t *rest
 static void on_deadline(uv_timer_t *t)
 {
     conn_t *c = t->data;
+    metrics_add(m_failed[HS_TIMEOUT], 1);
     if (c->state == CONN_AUTH) {
         conn_send_error(c, "timed out waiting for initial message");
     } else {
@@ -566,10 +622,13 @@ static int handle_frame(conn_t *c, const uint8_t *p, size_t n, const uint8_t *re
 
     if (c->state == CONN_AUTH) {
         if (!ok) {
+            metrics_add(m_failed[HS_MALFORMED], 1);
             conn_send_error(c, "unable to parse message");
         } else if (m.type != MSG_AUTHENTICATE) {
+            metrics_add(m_failed[HS_NO_SECRET], 1);
             conn_send_error(c, "server requires secret, but no secret was provided");
         } else if (!auth_verify(s->key, c->challenge, m.text, m.text_len)) {
+            metrics_add(m_failed[HS_INVALID_SECRET], 1);
             log_warn("%s: invalid secret", c->peer);
             conn_send_error(c, "invalid secret");
         } else {
@@ -580,6 +639,7 @@ static int handle_frame(conn_t *c, const uint8_t *p, size_t n, const uint8_t *re
         return 0;
     }
     if (!ok || m.type == MSG_AUTHENTICATE) {
+        metrics_add(m_failed[HS_MALFORMED], 1);
         log_debug("%s: unexpected or malformed message; closing", c->peer);
         conn_close(c);
         return 0;
@@ -615,6 +675,7 @@ static void on_conn_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
     }
     int eof = nread < 0;
     if (eof && nread != UV_EOF) {
+        metrics_add(m_failed[HS_CLOSED], 1);
         log_debug("%s: read failed: %s", c->peer, uv_strerror((int)nread));
         conn_close(c);
         return;
@@ -626,6 +687,7 @@ static void on_conn_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
         size_t n;
         int rc = frame_next(c->rbuf + off, c->rlen - off, eof, &n);
         if (rc == FRAME_TOO_LONG) {
+            metrics_add(m_failed[HS_FRAME_TOO_LONG], 1);
             log_debug("%s: frame over %d bytes; closing", c->peer, FRAME_MAX);
             if (c->state == CONN_AUTH)
                 conn_send_error(c, "frame error, invalid byte length");
@@ -641,6 +703,7 @@ static void on_conn_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
     memmove(c->rbuf, c->rbuf + off, c->rlen - off);
     c->rlen -= off;
     if (eof) {
+        metrics_add(m_failed[c->state == CONN_AUTH ? HS_NO_SECRET : HS_CLOSED], 1);
         if (c->state == CONN_AUTH)
             conn_send_error(c, "server requires secret, but no secret was provided");
         else
@@ -661,12 +724,14 @@ static int admit_handshake(server_t *s, conn_t *c)
 {
     const server_config_t *cfg = s->cfg;
     if (s->n_handshakes >= cfg->max_handshakes) {
+        metrics_add(m_refused[CAP_HANDSHAKES], 1);
         log_refusal(s, c->peer, "connections already in handshake (--max-handshakes)", s->n_handshakes);
         return 0;
     }
     if (src_key_of(&c->tcp, &c->src) != 0) return 0; /* already gone */
     unsigned mine = srcmap_count(&s->handshakes_by_src, &c->src);
     if (s->n_handshakes >= cfg->max_handshakes / 2 && mine >= cfg->max_handshakes_per_source) {
+        metrics_add(m_refused[CAP_HANDSHAKES_PER_SOURCE], 1);
         log_refusal(s, c->peer, "connections from this source in handshake (--max-handshakes-per-source)",
                     mine);
         return 0;
@@ -721,6 +786,7 @@ static void on_control(net_listener_t *l, int fd, int status)
     c->open_handles++;
     list_push(&s->conns, &c->link);
     s->n_handshakes++;
+    s->sessions_total++;
     c->state = s->cfg->secret ? CONN_AUTH : CONN_HELLO;
     log_debug("incoming connection from %s", c->peer);
 
@@ -741,6 +807,98 @@ static void on_control(net_listener_t *l, int fd, int status)
     }
 }
 
+/* ---- metrics and /status ------------------------------------------------------ */
+
+static void server_collect(void *ctx)
+{
+    server_t *s = ctx;
+    metrics_set(s->m_handshakes, s->n_handshakes);
+    metrics_set(s->m_tunnels, s->n_tunnels);
+    metrics_set(s->m_parked, s->n_parked);
+    metrics_set(s->m_relays, s->n_relays);
+    for (list_t *e = s->conns.next; e != &s->conns; e = e->next) {
+        conn_t *c = LIST_ENTRY(e, conn_t, link);
+        if (c->state != CONN_TUNNEL) continue;
+        metrics_set(c->ms[2], c->n_relays);
+        metrics_set(c->ms[3], c->n_parked);
+    }
+}
+
+static void server_metrics(server_t *s)
+{
+    static const char *const port_dir[] = {"port", "direction", NULL};
+    static const char *const port[] = {"port", NULL};
+    static const char *const reason[] = {"reason", NULL};
+    static const char *const cap[] = {"cap", NULL};
+    s->m_sessions = metrics_counter_ref(
+        metrics_family("bore_server_control_connections_total",
+                       "Connections accepted on the control port", METRICS_COUNTER, NULL, NULL),
+        NULL, &s->sessions_total);
+    s->m_handshakes = metrics_series(metrics_family("bore_server_handshakes",
+                                                    "Control connections in handshake now",
+                                                    METRICS_GAUGE, NULL, NULL), NULL);
+    s->m_tunnels = metrics_series(metrics_family("bore_server_tunnels",
+                                                 "Tunnels open now (control sessions owning a port)",
+                                                 METRICS_GAUGE, NULL, NULL), NULL);
+    s->m_parked = metrics_series(metrics_family("bore_server_visitors_parked",
+                                                "Visitors waiting for their client to accept them",
+                                                METRICS_GAUGE, NULL, NULL), NULL);
+    s->m_relays = metrics_series(metrics_family("bore_server_visitors_active",
+                                                "Visitor connections being relayed now",
+                                                METRICS_GAUGE, NULL, NULL), NULL);
+    s->m_expired = metrics_series(metrics_family("bore_server_visitors_expired_total",
+                                                 "Visitors dropped because no client accepted them "
+                                                 "within 10 s",
+                                                 METRICS_COUNTER, NULL, NULL), NULL);
+    metrics_family_t *f = metrics_family("bore_server_refused_total",
+                                         "Connections refused by a cap, by the option that sets it",
+                                         METRICS_COUNTER, cap, NULL);
+    for (int i = 0; i < CAP_N; i++) m_refused[i] = metrics_series(f, (const char *const[]){cap_names[i]});
+    f = metrics_family("bore_server_handshakes_failed_total",
+                       "Control connections that ended before becoming a tunnel or a relay, by reason",
+                       METRICS_COUNTER, reason, NULL);
+    for (int i = 0; i < HS_N; i++) m_failed[i] = metrics_series(f, (const char *const[]){hs_reasons[i]});
+    s->f_tunnel_visitors = metrics_family("bore_server_tunnel_visitors_active",
+                                          "Visitor connections being relayed now, per tunnel",
+                                          METRICS_GAUGE, port, NULL);
+    s->f_tunnel_parked = metrics_family("bore_server_tunnel_visitors_parked",
+                                        "Visitors waiting to be accepted, per tunnel", METRICS_GAUGE,
+                                        port, NULL);
+    s->f_tunnel_visitors_total = metrics_family("bore_server_tunnel_visitors_total",
+                                                "Visitor connections relayed, per tunnel",
+                                                METRICS_COUNTER, port, NULL);
+    s->f_bytes = metrics_family("bore_server_tunnel_bytes_total",
+                                "Bytes relayed per tunnel, as they flow: in = from visitors, out = to "
+                                "visitors",
+                                METRICS_COUNTER, port_dir, NULL);
+    metrics_on_collect(server_collect, s);
+}
+
+static json_t *server_status(void *ctx)
+{
+    server_t *s = ctx;
+    json_t *rows = json_array();
+    for (list_t *e = s->conns.next; e != &s->conns; e = e->next) {
+        conn_t *c = LIST_ENTRY(e, conn_t, link);
+        if (c->state != CONN_TUNNEL) continue;
+        char name[16], pub[64];
+        snprintf(name, sizeof name, "port %u", c->port);
+        snprintf(pub, sizeof pub, "%s:%u", s->cfg->bind_tunnels, c->port);
+        json_array_append_new(
+            rows, json_pack("{s:s, s:i, s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I}", "name", name,
+                            "port", (int)c->port, "public", pub, "internal", c->peer, "state",
+                            "listening", "connections_active", (json_int_t)c->n_relays,
+                            "connections_total", (json_int_t)c->visitors_total, "parked",
+                            (json_int_t)c->n_parked, "bytes_in", (json_int_t)c->stats.bytes[1],
+                            "bytes_out", (json_int_t)c->stats.bytes[0]));
+    }
+    return json_pack("{s:o, s:I, s:I, s:I, s:I, s:I}", "tunnels", rows, "control_sessions",
+                     (json_int_t)(s->n_handshakes + s->n_tunnels), "control_connections_total",
+                     (json_int_t)s->sessions_total, "handshakes", (json_int_t)s->n_handshakes,
+                     "visitors_parked", (json_int_t)s->n_parked, "visitors_active",
+                     (json_int_t)s->n_relays);
+}
+
 /* ---- lifecycle ------------------------------------------------------------- */
 
 static void on_signal(uv_signal_t *sig, int signum)
@@ -753,6 +911,7 @@ static void on_signal(uv_signal_t *sig, int signum)
     uv_close((uv_handle_t *)&s->expiry, NULL);
     uv_close((uv_handle_t *)&s->sigint, NULL);
     uv_close((uv_handle_t *)&s->sigterm, NULL);
+    status_stop();
     while (!list_empty(&s->conns)) conn_close(LIST_ENTRY(s->conns.next, conn_t, link));
     relay_close_all(&s->relays);
 }
@@ -804,11 +963,21 @@ int server_run(const server_config_t *cfg)
                  ? " (clients are not told the tunnel address: their \"listening at\" line shows "
                    "the server address they dialled, with the right port)"
                  : "");
+    status_set_source("server", server_status, &s);
+    int exit_code = 0;
+    if (cfg->metrics_ip) {
+        server_metrics(&s);
+        if (status_start(s.loop, cfg->metrics_ip, cfg->metrics_port) != 0) {
+            exit_code = 1;
+            on_signal(&s.sigterm, SIGTERM);
+        }
+    }
     uv_run(s.loop, UV_RUN_DEFAULT);
     uv_loop_close(s.loop);
+    metrics_free();
     OPENSSL_cleanse(s.key, sizeof s.key);
     srcmap_free(&s.handshakes_by_src);
     relay_pool_drain();
     log_info("server stopped");
-    return 0;
+    return exit_code;
 }

@@ -30,6 +30,8 @@ typedef struct {
     unsigned max_relays;           /* relayed visitor connections, over all tunnels */
     unsigned max_relays_per_tunnel;
     unsigned max_relay_memory_mib; /* relay buffer budget (relay.h) */
+    const char *metrics_ip; /* --metrics: serve /metrics etc. on metrics_ip:metrics_port, or NULL */
+    uint16_t metrics_port;
 } server_config_t;
 
 /* Runs until SIGINT/SIGTERM (returns 0); 1 if it cannot listen. */

@@ -41,6 +41,7 @@ int kf_request(const uint8_t *body, size_t avail, size_t frame_len, kf_req_t *ou
     out->corr_id = kw_i32(&c);
     out->expects_response = 1;
     out->intercept = 0;
+    out->seen_us = 0;
     if (!c.err && out->api_key == KAFKA_PRODUCE && out->api_version >= 0) {
         /* §5: header v1 (v0-8) or v2 (v9+), then TransactionalId (v3+), Acks. */
         int flex = out->api_version >= 9;

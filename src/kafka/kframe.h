@@ -46,6 +46,7 @@ typedef struct {
     int32_t corr_id;
     int expects_response; /* 0 only for Produce with acks=0: no response is due */
     int intercept;        /* the codec answers it itself (SaslHandshake v0) */
+    uint32_t seen_us;     /* the owner's clock when the request was seen (metrics), mod 2^32 */
 } kf_req_t;
 
 /* Parses a request header from a request body (the bytes after the size),

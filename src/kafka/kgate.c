@@ -13,6 +13,7 @@
 #include "kscan.h"
 #include "kwire.h"
 #include "log.h"
+#include "metrics.h"
 
 #define LOG_TARGET "bore::kafka::gate"
 
@@ -279,10 +280,12 @@ static void on_delay(uv_timer_t *t)
 }
 
 /* Every failure: logged now, answered (or closed) after the fixed delay. */
-static void gate_fail(kgate_t *g, uint8_t *answer, size_t len, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
+static void gate_fail(kgate_t *g, const char *reason, uint8_t *answer, size_t len, const char *fmt,
+                      ...) __attribute__((format(printf, 5, 6)));
 
-static void gate_fail(kgate_t *g, uint8_t *answer, size_t len, const char *fmt, ...)
+/* `reason`: a short label for the failures counter (metrics.h). */
+static void gate_fail(kgate_t *g, const char *reason, uint8_t *answer, size_t len, const char *fmt,
+                      ...)
 {
     char why[256];
     va_list ap;
@@ -290,6 +293,7 @@ static void gate_fail(kgate_t *g, uint8_t *answer, size_t len, const char *fmt, 
     vsnprintf(why, sizeof why, fmt, ap);
     va_end(ap);
     log_warn("authentication gate: %s: %s", g->who, why);
+    metrics_auth_failure(reason);
     g->state = G_FAILED;
     g->answer = answer;
     g->answer_len = len;
@@ -303,6 +307,7 @@ static void on_deadline(uv_timer_t *t)
     if (g->state == G_PASSED || g->state == G_FAILED) return;
     log_warn("authentication gate: %s: authentication did not finish within %u ms: closing", g->who,
              g->cfg.deadline_ms);
+    metrics_auth_failure("deadline");
     g->io.close(g->io.ctx);
 }
 
@@ -321,7 +326,7 @@ static void sasl_token(kgate_t *g, int16_t ver, int32_t corr, const uint8_t *tok
         uint8_t *a = g->raw ? NULL
                             : authenticate_answer(ver, corr, ERR_SASL_AUTHENTICATION_FAILED,
                                                   AUTH_FAILED_MSG, NULL, 0, &len);
-        gate_fail(g, a, len, "%s authentication failed for user \"%s\": %s",
+        gate_fail(g, "bad_credentials", a, len, "%s authentication failed for user \"%s\": %s",
                   ksasl_mech_name(g->sasl.mech), g->sasl.user, g->sasl.reason);
         return;
     }
@@ -350,7 +355,7 @@ static void request(kgate_t *g, const uint8_t *body, size_t n)
     int32_t corr = kw_i32(&c);
     kw_skip_string(&c, 0, 1); /* ClientId */
     if (c.err) {
-        gate_fail(g, NULL, 0, "malformed request header before authentication");
+        gate_fail(g, "malformed", NULL, 0, "malformed request header before authentication");
         return;
     }
     if (key == KAFKA_API_VERSIONS && g->state == G_START) {
@@ -363,19 +368,19 @@ static void request(kgate_t *g, const uint8_t *body, size_t n)
         size_t ml;
         kw_string(&c, 0, 0, &m, &ml);
         if (c.err) {
-            gate_fail(g, NULL, 0, "malformed SaslHandshake");
+            gate_fail(g, "malformed", NULL, 0, "malformed SaslHandshake");
             return;
         }
         if (g->state != G_START) {
             uint8_t *a = handshake_answer(g, corr, ERR_ILLEGAL_SASL_STATE, &len);
-            gate_fail(g, a, len,
+            gate_fail(g, "illegal_state", a, len,
                       "SaslHandshake out of order (ILLEGAL_SASL_STATE)");
             return;
         }
         int mech = ksasl_mech_parse(m, ml);
         if (!mech_enabled(g, mech)) {
             uint8_t *a = handshake_answer(g, corr, ERR_UNSUPPORTED_SASL_MECHANISM, &len);
-            gate_fail(g, a, len,
+            gate_fail(g, "unsupported_mechanism", a, len,
                       "mechanism \"%.*s\" is not enabled (UNSUPPORTED_SASL_MECHANISM)%s",
                       (int)(ml > 64 ? 64 : ml), (const char *)m,
                       mech == KSASL_PLAIN ? "; PLAIN needs TLS, or --allow-plain-without-tls" : "");
@@ -405,20 +410,21 @@ static void request(kgate_t *g, const uint8_t *body, size_t n)
         }
         if (kw_need(&c, tl)) tok = c.p;
         if (c.err) {
-            gate_fail(g, NULL, 0, "malformed SaslAuthenticate");
+            gate_fail(g, "malformed", NULL, 0, "malformed SaslAuthenticate");
             return;
         }
         if (g->state != G_HANDSHAKEN) {
             uint8_t *a = authenticate_answer(ver, corr, ERR_ILLEGAL_SASL_STATE,
                                              "SaslAuthenticate before SaslHandshake", NULL, 0, &len);
-            gate_fail(g, a, len, "SaslAuthenticate before SaslHandshake (ILLEGAL_SASL_STATE)");
+            gate_fail(g, "illegal_state", a, len, "SaslAuthenticate before SaslHandshake (ILLEGAL_SASL_STATE)");
             return;
         }
         sasl_token(g, ver, corr, tok, tl);
         return;
     }
     /* Kafka closes a connection whose first requests are not SASL's. */
-    gate_fail(g, NULL, 0, "request api %d v%d before authentication: closing", key, ver);
+    gate_fail(g, "request_before_auth", NULL, 0,
+              "request api %d v%d before authentication: closing", key, ver);
 }
 
 ssize_t kgate_input(kgate_t *g, const uint8_t *p, size_t n)
@@ -440,7 +446,7 @@ ssize_t kgate_input(kgate_t *g, const uint8_t *p, size_t n)
         }
         uint32_t size;
         if (kf_size(g->buf, 4, KGATE_FRAME_MAX - 4, &size) != 0) {
-            gate_fail(g, NULL, 0, "%s before authentication: closing",
+            gate_fail(g, "bad_frame", NULL, 0, "%s before authentication: closing",
                       kf_looks_like_tls(g->buf, 4) ? "a TLS handshake (the client uses SSL; this "
                                                      "port is plaintext)"
                                                    : "a request over 512 KiB or a negative size");

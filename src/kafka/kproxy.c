@@ -8,6 +8,7 @@
 #include "kcheck.h"
 #include "kgate.h"
 #include "ksasl.h"
+#include "kmetrics.h"
 #include "kstream.h"
 #include "kwire.h"
 #include "list.h"
@@ -15,7 +16,9 @@
 #include "net.h"
 #include "relay.h"
 #include "resolve.h"
+#include "status.h"
 #include "tunnel.h"
+#include "tui.h"
 
 #define LOG_TARGET "bore::kafka"
 #define STARTUP_MS 10000
@@ -46,6 +49,7 @@ typedef struct node {
     int opened;    /* the tunnel was opened (it may have ended since) */
     int resolving;
     int resolve_again; /* the address changed while resolving */
+    kmetrics_node_t m;
 } node_t;
 
 /* One proxied Kafka connection: a relay whose two directions run through
@@ -91,6 +95,7 @@ struct kproxy {
     kgate_api_t apis[KGATE_APIS_MAX]; /* the cluster's ApiVersions, for the gate */
     size_t n_apis;
     uint64_t n_conns;
+    tui_t *tui;
 };
 
 static void px_stop(kproxy_t *px, int code);
@@ -176,6 +181,10 @@ static void on_tunnel_listening(void *ctx, tunnel_t *t, uint16_t port)
     kproxy_t *px = n->px;
     (void)t;
     n->public_port = port;
+    kmetrics_node_port(&n->m, port);
+    char who[32];
+    status_event("%s is public on port %u", n->id < 0 ? "the bootstrap address" : node_name(n, who, sizeof who),
+                 port);
     if (px->state == PX_TUNNELS && n->id < 0) {
         /* The server took our secret: now the brokers' tunnels. */
         for (list_t *e = px->nodes.next; e != &px->nodes && px->state != PX_DONE; e = e->next) {
@@ -296,6 +305,7 @@ static void maybe_ready(kproxy_t *px)
     printf("\nbootstrap.servers=%s:%u\n", px->cfg->advertised_host, bs->public_port);
     fflush(stdout);
     px->state = PX_RUNNING;
+    if (px->cfg->tui) px->tui = tui_start(px->loop);
     if (failed)
         log_warn("ready: %d brokers exposed; %d address%s failed the pre-flight (see above)", brokers,
                  failed, failed == 1 ? "" : "es");
@@ -310,6 +320,7 @@ static void on_tunnel_closed(void *ctx, tunnel_t *t, const char *error)
     char name[32];
     (void)t;
     n->tunnel = NULL;
+    kmetrics_node_port(&n->m, 0);
     if (px->state == PX_DONE) return;
     /* One failure, one message: the other tunnels are closed quietly. */
     if (error == NULL)
@@ -454,6 +465,7 @@ static node_t *node_add(kproxy_t *px, int32_t id, const char *host, size_t host_
     memcpy(n->host, host, host_len);
     n->port = port;
     node_map(n);
+    kmetrics_node_init(&n->m, id);
     list_init(&n->waiters);
     list_push(&px->nodes, &n->link);
     px->n_nodes++;
@@ -485,6 +497,7 @@ static int lookup(void *ctx, const ks_addr_t *a, const uint8_t *frame, kr_public
         n = node_add(px, a->node_id, host, a->host_len, a->port, 0);
         if (n == NULL) return -1;
         log_info("new %s: opening a tunnel", node_label(n, label, sizeof label));
+        status_event("broker %d added (%.*s:%d)", a->node_id, (int)a->host_len, host, a->port);
         node_open(n);
         if (n->tunnel) node_check(n);
     } else if (n->port != a->port || strlen(n->host) != a->host_len ||
@@ -510,7 +523,7 @@ static int lookup(void *ctx, const ks_addr_t *a, const uint8_t *frame, kr_public
     }
     if (n->public_port == 0) return n->tunnel ? KR_PENDING : -1;
     out->port = n->public_port;
-    if (a->in_tag) /* KIP-951 leader hint in a Produce/Fetch/ShareFetch response */
+    if (a->in_tag && log_enabled(LOG_DEBUG)) /* KIP-951 leader hint in a Produce/Fetch/ShareFetch response */
         log_debug("leader hint (NodeEndpoints): broker %d at %.*s:%d rewritten to %s:%u", n->id,
                   (int)a->host_len, host, a->port, out->host, out->port);
     return KR_DONE;
@@ -554,12 +567,19 @@ static int emit(void *ctx, const uint8_t *p, size_t len, void *owned)
 
 static void on_request(void *ctx, kf_req_t *req)
 {
-    (void)ctx;
+    kconn_t *kc = ctx;
+    kmetrics_request(&kc->node->m, req);
     if (req->intercept)
         log_warn("a client uses SaslHandshake v0 (raw SASL tokens), which cannot be proxied: "
                  "answering UNSUPPORTED_VERSION; use a client with SaslHandshake v1");
     else
         log_debug("request api %d v%d correlation %d", req->api_key, req->api_version, req->corr_id);
+}
+
+static void on_response(void *ctx, const kf_req_t *req, int rewritten)
+{
+    kconn_t *kc = ctx;
+    kmetrics_response(&kc->node->m, req, rewritten);
 }
 
 /* Client -> broker: through the gate until the client has authenticated
@@ -616,6 +636,7 @@ static ssize_t filter_responses(void *ctx, relay_t *r, int dir, const uint8_t *p
         return -1;
     }
     if (kc->ks.pending) {
+        kmetrics_held(&kc->node->m);
         node_t *m = node_find(kc->px, kc->ks.plan.pending_node);
         if (m == NULL) return -1;
         kc->waiting_on = m;
@@ -638,6 +659,7 @@ static int alloc_responses(void *ctx, uv_buf_t *buf)
 static void kconn_end(void *user)
 {
     kconn_t *kc = user;
+    kmetrics_conn_close(&kc->node->m);
     list_remove(&kc->wait_link);
     kgate_free(kc->gate);
     kstream_free(&kc->ks);
@@ -675,6 +697,7 @@ static int on_tunnel_pair(void *ctx, tunnel_t *t, uv_tcp_t *remote, relay_releas
             return UV_ENOMEM;
         }
     }
+    kc->ks.on_response = on_response;
     relay_filter_t filters[2] = {{filter_requests, kc, NULL}, {filter_responses, kc, alloc_responses}};
     int rc = relay_start_filtered(&px->relays, remote, rr, local, rl, first, len, filters, kconn_end,
                                   kc, &kc->relay);
@@ -682,8 +705,12 @@ static int on_tunnel_pair(void *ctx, tunnel_t *t, uv_tcp_t *remote, relay_releas
         kgate_free(kc->gate);
         kstream_free(&kc->ks);
         free(kc);
+        return rc;
     }
-    return rc;
+    relay_set_stats(kc->relay, &n->m.bytes);
+    n->m.bytes.bytes[0] += len;
+    kmetrics_conn_open(&n->m);
+    return 0;
 }
 
 /* ---- start-up: ask the cluster for its brokers ---------------------------------- */
@@ -939,6 +966,51 @@ static void on_startup_timeout(uv_timer_t *t)
     }
 }
 
+/* ---- /status and the terminal view ---------------------------------------------- */
+
+static const char *node_state(const node_t *n)
+{
+    if (n->public_port != 0 && n->tunnel != NULL) return "listening";
+    if (n->tunnel != NULL) return "opening";
+    return n->opened ? "closed" : "new";
+}
+
+/* One row per node, in the printed table's order and with its columns. */
+static json_t *px_status(void *ctx)
+{
+    kproxy_t *px = ctx;
+    json_t *root = json_object(), *nodes = json_array();
+    node_t *bs = node_find(px, -1);
+    char buf[HOST_MAX + 8];
+    if (bs && bs->public_port) {
+        snprintf(buf, sizeof buf, "%s:%u", px->cfg->advertised_host, bs->public_port);
+        json_object_set_new(root, "bootstrap_servers", json_string(buf));
+    }
+    json_object_set_new(root, "server", json_string(px->to));
+    for (list_t *e = px->nodes.next; e != &px->nodes; e = e->next) {
+        node_t *n = LIST_ENTRY(e, node_t, link);
+        char pub[HOST_MAX + 8], adv[ADDR_MAX], dial[ADDR_MAX];
+        snprintf(pub, sizeof pub, "%s:%u", px->cfg->advertised_host, n->public_port);
+        advertised_addr(n, adv, sizeof adv);
+        dialled_addr(n, dial, sizeof dial);
+        json_t *r = json_pack("{s:s, s:o, s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+                              "name", n->m.node, "id", n->id < 0 ? json_null() : json_integer(n->id),
+                              "public", n->public_port ? pub : "", "internal", adv, "dialled", dial,
+                              "state", node_state(n), "public_port", (json_int_t)n->public_port,
+                              "connections_active", (json_int_t)n->m.conns_active,
+                              "connections_total", (json_int_t)n->m.conns_total,
+                              "bytes_in", (json_int_t)n->m.bytes.bytes[0],
+                              "bytes_out", (json_int_t)n->m.bytes.bytes[1],
+                              "requests", (json_int_t)n->m.requests_total,
+                              "rewritten", (json_int_t)n->m.rewritten, "held", (json_int_t)n->m.held,
+                              "reconnects", (json_int_t)n->m.reconnects);
+        if (r) json_object_set_new(r, "preflight", json_string(n->checked ? kcheck_status_name(n->status) : "checking"));
+        json_array_append_new(nodes, r);
+    }
+    json_object_set_new(root, "nodes", nodes);
+    return root;
+}
+
 /* ---- lifecycle ------------------------------------------------------------------ */
 
 static void px_stop(kproxy_t *px, int code)
@@ -953,6 +1025,9 @@ static void px_stop(kproxy_t *px, int code)
     uv_close((uv_handle_t *)&px->timer, NULL);
     uv_close((uv_handle_t *)&px->sigint, NULL);
     uv_close((uv_handle_t *)&px->sigterm, NULL);
+    tui_stop(px->tui);
+    px->tui = NULL;
+    status_stop();
     for (list_t *e = px->nodes.next; e != &px->nodes; e = e->next) {
         node_t *n = LIST_ENTRY(e, node_t, link);
         if (n->resolving) uv_cancel((uv_req_t *)&n->gai);
@@ -1035,6 +1110,16 @@ run:
                  cfg->auth_plain ? ", PLAIN"
                                  : " (PLAIN is off: without TLS the relay could read passwords; "
                                    "--allow-plain-without-tls turns it on)");
+    status_set_source("kafka-proxy", px_status, px);
+    if (cfg->metrics_ip != NULL && !cfg->check_only) {
+        kmetrics_init();
+        if (status_start(px->loop, cfg->metrics_ip, cfg->metrics_port) != 0) {
+            px_stop(px, 1);
+            uv_run(px->loop, UV_RUN_DEFAULT);
+            code = 1;
+            goto out;
+        }
+    }
     log_info("asking Kafka at %s:%u for its brokers", px->bs_host, px->bs_port);
     probe_start(px);
     uv_run(px->loop, UV_RUN_DEFAULT);
@@ -1043,10 +1128,12 @@ out:
     while (!list_empty(&px->nodes)) {
         node_t *n = LIST_ENTRY(px->nodes.next, node_t, link);
         list_remove(&n->link);
+        kmetrics_node_free(&n->m);
         free(n);
     }
     uv_loop_close(px->loop);
     relay_pool_drain();
+    metrics_free();
     free(px->probe_buf);
     free(px);
     return code;

@@ -47,6 +47,9 @@ typedef struct {
     int auth_plain;            /* offer PLAIN (TLS, or --allow-plain-without-tls) */
     unsigned auth_deadline_ms; /* 0: the default */
     int tls;                   /* the public ports speak TLS (--tls) */
+    const char *metrics_ip; /* --metrics: serve /metrics etc. on metrics_ip:metrics_port, or NULL */
+    uint16_t metrics_port;
+    int tui;                /* the live terminal view (tui.h) once running */
 } kproxy_config_t;
 
 /* Runs until SIGINT/SIGTERM (0), or a fatal error or the server closing a

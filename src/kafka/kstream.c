@@ -150,6 +150,7 @@ int kstream_resume(kstream_t *ks)
     } else {
         ks->frames_passed++;
     }
+    if (ks->on_response) ks->on_response(ks->request_ctx, &ks->cur, ks->plan.n > 0);
     ks->frame = NULL;
     ks->rstate = R_HEADER;
     /* Ownership of the frame (or its rewrite) goes to the writer. */
@@ -174,6 +175,8 @@ static int start_response(kstream_t *ks, const uint8_t *hdr, const uint8_t *in_i
                  old ? old->api_key : -1, old ? old->api_version : -1);
         return fail(ks, KF_BAD, ks->errbuf);
     }
+    if (ks->on_response && !ks_needs_scan(ks->cur.api_key, ks->cur.api_version))
+        ks->on_response(ks->request_ctx, &ks->cur, ks->cur.intercept);
     if (ks->cur.intercept) {
         uint8_t r[14];
         kstream_sasl_v0_refusal(corr, r);

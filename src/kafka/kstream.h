@@ -34,6 +34,11 @@ typedef int (*kstream_emit_fn)(void *ctx, const uint8_t *p, size_t len, void *ow
  * codec to answer itself (see kstream_t.intercept). */
 typedef void (*kstream_request_fn)(void *ctx, kf_req_t *req);
 
+/* Told about each response as it is released to the client (its first
+ * bytes emitted), with the request it answers; `rewritten` when the codec
+ * changed it. */
+typedef void (*kstream_response_fn)(void *ctx, const kf_req_t *req, int rewritten);
+
 typedef struct {
     uint32_t max_frame;
     kr_lookup_fn lookup;
@@ -42,6 +47,7 @@ typedef struct {
     void *emit_ctx;
     kstream_request_fn on_request;
     void *request_ctx;
+    kstream_response_fn on_response; /* may be NULL; called with request_ctx */
     const char *error; /* set on failure: a human-readable reason */
     char errbuf[160];
 

@@ -177,4 +177,17 @@ MUTATIONS = [
          old="            quiet.c_lflag &= ~(tcflag_t)ECHO;\n",
          new="",
          tests=[E + "test_kafka_gate.py::test_add_user_asks_for_the_password_on_a_terminal_with_echo_off"]),
+    # -- metrics (issue 11) ------------------------------------------------------
+    dict(name="tunnel-bytes-not-counted", file="src/server.c",
+         old="    relay_set_stats(r, &t->stats);",
+         new="    (void)r;",
+         tests=[E + "test_metrics.py::test_exactly_one_mib_raises_the_byte_counters_by_one_mib_both_ways"]),
+    dict(name="kafka-response-time-not-observed", file="src/kafka/kproxy.c",
+         old="    kmetrics_response(&kc->node->m, req, rewritten);",
+         new="    (void)req, (void)rewritten;",
+         tests=[E + "test_metrics.py::test_n_produce_requests_raise_the_produce_counter_and_histogram_by_n"]),
+    dict(name="metrics-port-no-deadline", file="src/http.c",
+         old="    uv_timer_start(&c->timer, hc_deadline, HTTP_DEADLINE_MS, 0);",
+         new="    (void)hc_deadline;",
+         tests=[E + "test_metrics.py::test_bad_input_on_the_metrics_port_gets_4xx_or_a_close_while_the_tunnel_carries_data"]),
 ]
