@@ -20,6 +20,7 @@
 #include "net.h"
 #include "resolve.h"
 #include "server.h"
+#include "tlsca.h"
 #include "version.h"
 
 #define LOG_TARGET "bore"
@@ -249,6 +250,20 @@ static int cmd_kafka_proxy(int argc, char **argv)
          "Where bore keeps files between runs [default: $XDG_STATE_HOME/bore or "
          "~/.local/state/bore]",
          0, NULL, 0},
+        {0, "tls", NULL, NULL, NULL,
+         "Every public port speaks TLS, with a certificate from a CA kept in the state directory "
+         "(or --tls-cert)",
+         0, NULL, 0},
+        {0, "tls-cert", "FILE", NULL, NULL,
+         "With --tls: your certificate (PEM, the chain after it) instead of the generated one", 0,
+         NULL, 0},
+        {0, "tls-key", "FILE", NULL, NULL, "The private key of --tls-cert (PEM)", 0, NULL, 0},
+        {0, "tls-client-ca", "FILE", NULL, NULL,
+         "With --tls: require a client certificate signed by this CA (PEM)", 0, NULL, 0},
+        {0, "tls-handshake-timeout", "SECONDS", NULL, "10",
+         "Close a client that has not finished its TLS handshake by then", 0, NULL, 0},
+        {0, "print-ca", NULL, NULL, NULL,
+         "Print the generated CA certificate (PEM), which clients trust, and exit", 0, NULL, 0},
     };
     cli_cmd_t cmd = {"kafka-proxy",
                      "Exposes every broker of a Kafka cluster through the remote server", opts,
@@ -285,6 +300,24 @@ static int cmd_kafka_proxy(int argc, char **argv)
         load_secret(&cmd, &opts[2], &opts[3], secret, sizeof secret)) {
         kmap_free(&maps);
         return CLI_USAGE;
+    }
+    if (opts[17].given) {
+        kmap_free(&maps);
+        return tlsca_print(opts[11].value);
+    }
+    unsigned tls_hs;
+    if (cli_uint(&cmd, &opts[16], 1, 3600, &tls_hs)) {
+        kmap_free(&maps);
+        return CLI_USAGE;
+    }
+    cfg.tls = opts[12].given || opts[13].value || opts[15].value;
+    cfg.tls_cert = opts[13].value;
+    cfg.tls_key = opts[14].value;
+    cfg.tls_client_ca = opts[15].value;
+    cfg.tls_handshake_ms = tls_hs * 1000;
+    if ((cfg.tls_cert == NULL) != (cfg.tls_key == NULL)) {
+        kmap_free(&maps);
+        return cli_usage_error(&cmd, "--tls-cert and --tls-key go together");
     }
     if (cfg.advertised_host == NULL) cfg.advertised_host = to;
     cfg.secret = opts[2].value;

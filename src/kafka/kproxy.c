@@ -13,6 +13,9 @@
 #include "net.h"
 #include "relay.h"
 #include "resolve.h"
+#include "state.h"
+#include "tls.h"
+#include "tlsca.h"
 #include "tunnel.h"
 
 #define LOG_TARGET "bore::kafka"
@@ -55,6 +58,9 @@ typedef struct kconn {
     relay_t *relay;
     node_t *waiting_on;
     list_t wait_link;
+    tls_conn_t *tls;       /* --tls: the client's side (relay side a) */
+    relay_transport_t tp;
+    uv_timer_t deadline;   /* the TLS handshake must finish by then */
 } kconn_t;
 
 enum px_state { PX_METADATA, PX_TUNNELS, PX_RUNNING, PX_DONE };
@@ -85,6 +91,8 @@ struct kproxy {
     int probe_open;
     int probe_sasl;   /* second probe: does the listener require SASL? */
     int sasl_cluster; /* yes: brokers are learned from clients' Metadata */
+    tls_ctx_t *tls;   /* --tls */
+    char tls_ca[STATE_PATH_MAX]; /* the generated CA clients trust, or "" (own certificate) */
 };
 
 static void px_stop(kproxy_t *px, int code);
@@ -242,6 +250,28 @@ static int print_table(kproxy_t *px, int public)
     return failed;
 }
 
+/* The client settings for --tls, ready to paste (host name verification
+ * stays on: the certificate names the advertised host). */
+static void print_tls_settings(kproxy_t *px)
+{
+    const kproxy_config_t *c = px->cfg;
+    printf("security.protocol=SSL\n");
+    if (px->tls_ca[0]) printf("ssl.ca.location=%s\n", px->tls_ca);
+    if (c->tls_client_ca)
+        printf("ssl.certificate.location=<your client certificate, signed by %s>\n"
+               "ssl.key.location=<its key>\n", c->tls_client_ca);
+    printf("\nJava clients:\nsecurity.protocol=SSL\n");
+    if (px->tls_ca[0]) printf("ssl.truststore.type=PEM\nssl.truststore.location=%s\n", px->tls_ca);
+    if (c->tls_client_ca)
+        printf("ssl.keystore.type=PEM\nssl.keystore.location=<your client key and certificate, one "
+               "PEM file>\n");
+    if (px->tls_ca[0])
+        printf("\nTLS: every port speaks TLS with a certificate for %s from the CA %s "
+               "(`bore kafka-proxy --print-ca` prints it)\n", c->advertised_host, px->tls_ca);
+    else
+        printf("\nTLS: every port speaks TLS with the certificate %s\n", c->tls_cert);
+}
+
 /* Start-up ends when every node has its pre-flight verdict and (unless
  * --check) its tunnel listens. --check and --strict end it as soon as the
  * verdicts are in. */
@@ -288,6 +318,7 @@ static void maybe_ready(kproxy_t *px)
                px->bs_port, brokers, brokers == 1 ? "" : "s", px->cfg->advertised_host);
     print_table(px, 1);
     printf("\nbootstrap.servers=%s:%u\n", px->cfg->advertised_host, bs->public_port);
+    if (px->tls) print_tls_settings(px);
     fflush(stdout);
     px->state = PX_RUNNING;
     if (failed)
@@ -605,12 +636,50 @@ static int alloc_responses(void *ctx, uv_buf_t *buf)
     return 1;
 }
 
+static void kconn_free(uv_handle_t *h) { free(h->data); }
+
 static void kconn_end(void *user)
 {
     kconn_t *kc = user;
     list_remove(&kc->wait_link);
     kstream_free(&kc->ks);
-    free(kc);
+    if (kc->tls == NULL) {
+        free(kc);
+        return;
+    }
+    tls_conn_free(kc->tls);
+    kc->tls = NULL;
+    uv_close((uv_handle_t *)&kc->deadline, kconn_free);
+}
+
+static void on_tls_handshake(void *arg)
+{
+    kconn_t *kc = arg;
+    uv_timer_stop(&kc->deadline);
+}
+
+static void on_tls_deadline(uv_timer_t *t)
+{
+    kconn_t *kc = t->data;
+    char name[32];
+    log_warn("%s: a client did not finish its TLS handshake within %u ms; closing",
+             node_name(kc->node, name, sizeof name), kc->px->cfg->tls_handshake_ms);
+    relay_close(kc->relay);
+}
+
+/* --tls: the relay's side a (the client, through the tunnel) gets a TLS
+ * transport, and the handshake a deadline. */
+static int kconn_tls(kconn_t *kc)
+{
+    char name[48];
+    node_name(kc->node, name, sizeof name);
+    if ((kc->tls = tls_conn_new(kc->px->tls, 1, name)) == NULL) return UV_ENOMEM;
+    tls_conn_on_handshake(kc->tls, on_tls_handshake, kc);
+    kc->tp = (relay_transport_t){tls_recv, tls_send, tls_pending, tls_shutdown, kc->tls};
+    uv_timer_init(kc->px->loop, &kc->deadline);
+    kc->deadline.data = kc;
+    uv_timer_start(&kc->deadline, on_tls_deadline, kc->px->cfg->tls_handshake_ms, 0);
+    return 0;
 }
 
 static int on_tunnel_pair(void *ctx, tunnel_t *t, uv_tcp_t *remote, relay_release_cb rr,
@@ -632,11 +701,24 @@ static int on_tunnel_pair(void *ctx, tunnel_t *t, uv_tcp_t *remote, relay_releas
     kc->ks.on_request = on_request;
     kc->ks.request_ctx = kc;
     relay_filter_t filters[2] = {{filter_requests, kc, NULL}, {filter_responses, kc, alloc_responses}};
-    int rc = relay_start_filtered(&px->relays, remote, rr, local, rl, first, len, filters, kconn_end,
-                                  kc, &kc->relay);
+    const relay_transport_t *tp[2] = {NULL, NULL};
+    if (px->tls) {
+        if (kconn_tls(kc) != 0) {
+            kstream_free(&kc->ks);
+            free(kc);
+            return UV_ENOMEM;
+        }
+        tp[0] = &kc->tp;
+    }
+    int rc = relay_start_transport(&px->relays, remote, rr, local, rl, first, len, filters, tp,
+                                   kconn_end, kc, &kc->relay);
     if (rc != 0) {
         kstream_free(&kc->ks);
-        free(kc);
+        tls_conn_free(kc->tls);
+        if (kc->tls)
+            uv_close((uv_handle_t *)&kc->deadline, kconn_free);
+        else
+            free(kc);
     }
     return rc;
 }
@@ -915,6 +997,32 @@ static void on_signal(uv_signal_t *sig, int signum)
     px_stop(px, 0);
 }
 
+/* --tls: the server context, with the user's certificate or a leaf for
+ * the advertised host from the generated CA. */
+static int tls_setup(kproxy_t *px)
+{
+    const kproxy_config_t *c = px->cfg;
+    char err[STATE_PATH_MAX + 256], dir[STATE_PATH_MAX];
+    const char *cert = c->tls_cert, *key = c->tls_key;
+    tlsca_files_t files;
+    if (cert == NULL) {
+        if (state_dir(c->state_dir, dir, sizeof dir) != 0) return -1;
+        if (tlsca_ensure(dir, c->advertised_host, &files, err, sizeof err) != 0) {
+            fprintf(stderr, "Error: %s\n", err);
+            return -1;
+        }
+        snprintf(px->tls_ca, sizeof px->tls_ca, "%s", files.ca);
+        cert = files.cert;
+        key = files.key;
+    }
+    px->tls = tls_server_ctx(cert, key, c->tls_client_ca, err, sizeof err);
+    if (px->tls == NULL) {
+        fprintf(stderr, "Error: --tls: %s\n", err);
+        return -1;
+    }
+    return 0;
+}
+
 int kproxy_run(const kproxy_config_t *cfg)
 {
     kproxy_t *px = calloc(1, sizeof *px);
@@ -951,12 +1059,14 @@ int kproxy_run(const kproxy_config_t *cfg)
      * may open tunnels), and the proxy has no TLS or authentication gate yet. */
     int public_server = 0;
     for (int i = 0; i < px->n_servers; i++) public_server |= net_is_public(&px->servers[i]);
-    if (public_server)
+    if (public_server && !cfg->tls)
         log_warn("Kafka at %s:%u will be public on %s with no TLS and no authentication: anyone "
                  "who finds its ports can read and write every topic (TLS and an authentication "
                  "gate are not supported yet; for private data, run your own bore server where "
                  "only your clients can reach it)",
                  px->bs_host, px->bs_port, cfg->advertised_host);
+
+    if (cfg->tls && tls_setup(px) != 0) goto out;
 
 run:
     uv_timer_init(px->loop, &px->timer);
@@ -979,6 +1089,7 @@ out:
         free(n);
     }
     uv_loop_close(px->loop);
+    tls_ctx_free(px->tls);
     relay_pool_drain();
     free(px->probe_buf);
     free(px);

@@ -38,6 +38,12 @@ typedef struct {
     int strict;         /* a broker that fails the pre-flight ends the start-up */
     int check_only;     /* --check: the pre-flight only, no server, no tunnels */
     const char *state_dir; /* --state-dir, or NULL for the default (state.h) */
+    /* TLS on every public port (tls.h): the user's certificate and key, or
+     * (both NULL) a leaf for advertised_host from the generated CA (tlsca.h). */
+    int tls;
+    const char *tls_cert, *tls_key;
+    const char *tls_client_ca; /* mTLS: client certificates signed by this CA */
+    unsigned tls_handshake_ms; /* a client must finish its handshake within this */
 } kproxy_config_t;
 
 /* Runs until SIGINT/SIGTERM (0), or a fatal error or the server closing a
