@@ -264,6 +264,16 @@ static int cmd_kafka_proxy(int argc, char **argv)
          "Close a client that has not finished its TLS handshake by then", 0, NULL, 0},
         {0, "print-ca", NULL, NULL, NULL,
          "Print the generated CA certificate (PEM), which clients trust, and exit", 0, NULL, 0},
+        {0, "broker-tls", NULL, NULL, NULL,
+         "Connect to the brokers with TLS (their listeners are SSL), verifying each broker's "
+         "advertised host",
+         0, NULL, 0},
+        {0, "broker-ca", "FILE", NULL, NULL,
+         "With --broker-tls: the CA of the brokers' certificates (PEM) [default: the system's]", 0,
+         NULL, 0},
+        {0, "broker-cert", "FILE", NULL, NULL,
+         "With --broker-tls: a client certificate (PEM) for brokers that require one", 0, NULL, 0},
+        {0, "broker-key", "FILE", NULL, NULL, "The private key of --broker-cert (PEM)", 0, NULL, 0},
     };
     cli_cmd_t cmd = {"kafka-proxy",
                      "Exposes every broker of a Kafka cluster through the remote server", opts,
@@ -315,6 +325,14 @@ static int cmd_kafka_proxy(int argc, char **argv)
     cfg.tls_key = opts[14].value;
     cfg.tls_client_ca = opts[15].value;
     cfg.tls_handshake_ms = tls_hs * 1000;
+    cfg.broker_tls = opts[18].given || opts[19].value || opts[20].value;
+    cfg.broker_ca = opts[19].value;
+    cfg.broker_cert = opts[20].value;
+    cfg.broker_key = opts[21].value;
+    if ((cfg.broker_cert == NULL) != (cfg.broker_key == NULL)) {
+        kmap_free(&maps);
+        return cli_usage_error(&cmd, "--broker-cert and --broker-key go together");
+    }
     if ((cfg.tls_cert == NULL) != (cfg.tls_key == NULL)) {
         kmap_free(&maps);
         return cli_usage_error(&cmd, "--tls-cert and --tls-key go together");

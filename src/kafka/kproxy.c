@@ -60,6 +60,8 @@ typedef struct kconn {
     list_t wait_link;
     tls_conn_t *tls;       /* --tls: the client's side (relay side a) */
     relay_transport_t tp;
+    tls_conn_t *btls;      /* --broker-tls: the broker's side (relay side b) */
+    relay_transport_t btp;
     uv_timer_t deadline;   /* the TLS handshake must finish by then */
 } kconn_t;
 
@@ -92,6 +94,9 @@ struct kproxy {
     int probe_sasl;   /* second probe: does the listener require SASL? */
     int sasl_cluster; /* yes: brokers are learned from clients' Metadata */
     tls_ctx_t *tls;   /* --tls */
+    tls_ctx_t *broker_tls; /* --broker-tls: brokers, the probe included */
+    tls_conn_t *probe_tls;
+    uint8_t *probe_cipher; /* the probe's reads, before decryption */
     char tls_ca[STATE_PATH_MAX]; /* the generated CA clients trust, or "" (own certificate) */
 };
 
@@ -407,6 +412,7 @@ static void on_checked(void *ctx, const kcheck_result_t *r)
     n->check = NULL;
     n->checked = 1;
     n->status = r->status;
+    if (px->cfg->broker_tls && r->status == KCHECK_TLS) n->status = KCHECK_OK; /* as expected */
     n->check_ms = (unsigned)r->ms;
     snprintf(n->detail, sizeof n->detail, "%s", r->detail ? r->detail : "");
     char label[LABEL_MAX], hint[2 * LABEL_MAX];
@@ -643,6 +649,7 @@ static void kconn_end(void *user)
     kconn_t *kc = user;
     list_remove(&kc->wait_link);
     kstream_free(&kc->ks);
+    tls_conn_free(kc->btls);
     if (kc->tls == NULL) {
         free(kc);
         return;
@@ -710,10 +717,20 @@ static int on_tunnel_pair(void *ctx, tunnel_t *t, uv_tcp_t *remote, relay_releas
         }
         tp[0] = &kc->tp;
     }
+    if (px->broker_tls) {
+        /* The broker's certificate must name the address it advertises. */
+        if ((kc->btls = tls_conn_new(px->broker_tls, 0, n->host)) == NULL) {
+            kc->btp.ctx = NULL;
+        } else {
+            kc->btp = (relay_transport_t){tls_recv, tls_send, tls_pending, tls_shutdown, kc->btls};
+            tp[1] = &kc->btp;
+        }
+    }
     int rc = relay_start_transport(&px->relays, remote, rr, local, rl, first, len, filters, tp,
                                    kconn_end, kc, &kc->relay);
     if (rc != 0) {
         kstream_free(&kc->ks);
+        tls_conn_free(kc->btls);
         tls_conn_free(kc->tls);
         if (kc->tls)
             uv_close((uv_handle_t *)&kc->deadline, kconn_free);
@@ -833,11 +850,37 @@ static void probe_metadata(kproxy_t *px, const uint8_t *frame, size_t len)
     start_nodes(px);
 }
 
+/* Sends the probe's plaintext (p may be NULL: only what TLS has waiting).
+ * The probe's requests are small: the socket takes them at once. */
+static int probe_send(kproxy_t *px, const uint8_t *p, size_t n)
+{
+    uint8_t *out = NULL;
+    size_t out_n = 0;
+    if (px->probe_tls) {
+        uv_buf_t in = uv_buf_init((char *)p, (unsigned)n);
+        if (tls_send(px->probe_tls, &in, p ? 1 : 0, &out, &out_n) != 0) return -1;
+        p = out;
+        n = out_n;
+    }
+    int rc = 0;
+    if (n > 0) {
+        uv_buf_t b = uv_buf_init((char *)p, (unsigned)n);
+        rc = uv_try_write((uv_stream_t *)&px->probe, &b, 1) == (int)n ? 0 : -1;
+    }
+    free(out);
+    return rc;
+}
+
 static void probe_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
 {
     kproxy_t *px = h->data;
     (void)hint;
     size_t cap = 1 << 20; /* a Metadata answer for no topics is small */
+    if (px->probe_tls) {
+        if (px->probe_cipher == NULL) px->probe_cipher = malloc(64 * 1024);
+        *buf = uv_buf_init((char *)px->probe_cipher, px->probe_cipher ? 64 * 1024 : 0);
+        return;
+    }
     if (px->probe_buf == NULL) px->probe_buf = malloc(cap);
     *buf = uv_buf_init((char *)px->probe_buf + px->probe_len,
                        px->probe_buf ? (unsigned)(cap - px->probe_len) : 0);
@@ -863,6 +906,26 @@ static void probe_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
                                        : uv_strerror((int)nread));
         return;
     }
+    if (px->probe_tls) {
+        uint8_t *plain;
+        size_t n;
+        int rc = tls_recv(px->probe_tls, px->probe_cipher, (size_t)nread, &plain, &n);
+        if (rc < 0 || probe_send(px, NULL, 0) != 0) {
+            free(plain);
+            probe_fail(px, "the TLS handshake with the broker failed (see above; --broker-ca is the "
+                           "CA that signed the brokers' certificates)");
+            return;
+        }
+        if (px->probe_buf == NULL) px->probe_buf = malloc(1 << 20);
+        if (px->probe_buf == NULL || n > (1u << 20) - px->probe_len) {
+            free(plain);
+            probe_fail(px, px->probe_buf ? "Metadata response too large" : "out of memory");
+            return;
+        }
+        if (n) memcpy(px->probe_buf + px->probe_len, plain, n);
+        free(plain);
+        nread = (ssize_t)n;
+    }
     px->probe_len += (size_t)nread;
     while (px->state == PX_METADATA) {
         uint32_t size;
@@ -870,8 +933,8 @@ static void probe_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
         if (rc == KF_NEED_MORE) return;
         if (rc != 0) {
             probe_fail(px, kf_looks_like_tls(px->probe_buf, px->probe_len)
-                               ? "the broker answered with TLS: it expects TLS clients, and bore "
-                                 "kafka-proxy connects to brokers in plaintext"
+                               ? "the broker answered with TLS: it is an SSL listener; run with "
+                                 "--broker-tls (and --broker-ca FILE, the CA of its certificate)"
                                : "the answer is not Kafka (bad frame size)");
             return;
         }
@@ -935,8 +998,11 @@ static void probe_connected(uv_connect_t *req, int status)
     };
     const uint8_t *bytes = px->probe_sasl ? sasl_bytes : req_bytes;
     size_t len = px->probe_sasl ? sizeof sasl_bytes : sizeof req_bytes;
-    uv_buf_t b = uv_buf_init((char *)bytes, (unsigned)len);
-    if (uv_try_write((uv_stream_t *)&px->probe, &b, 1) != (int)len ||
+    if (px->broker_tls && (px->probe_tls = tls_conn_new(px->broker_tls, 0, px->bs_host)) == NULL) {
+        probe_fail(px, "out of memory");
+        return;
+    }
+    if (probe_send(px, bytes, len) != 0 ||
         uv_read_start((uv_stream_t *)&px->probe, probe_alloc, probe_read) != 0)
         probe_fail(px, "cannot send the Metadata request");
 }
@@ -944,6 +1010,8 @@ static void probe_connected(uv_connect_t *req, int status)
 /* Connects the probe to the broker's address bs_idx. */
 static void probe_start(kproxy_t *px)
 {
+    tls_conn_free(px->probe_tls);
+    px->probe_tls = NULL;
     uv_tcp_init(px->loop, &px->probe);
     px->probe.data = px;
     px->probe_open = 1;
@@ -1069,6 +1137,14 @@ int kproxy_run(const kproxy_config_t *cfg)
     if (cfg->tls && tls_setup(px) != 0) goto out;
 
 run:
+    if (cfg->broker_tls) {
+        char err[512];
+        px->broker_tls = tls_client_ctx(cfg->broker_ca, cfg->broker_cert, cfg->broker_key, err, sizeof err);
+        if (px->broker_tls == NULL) {
+            fprintf(stderr, "Error: --broker-tls: %s\n", err);
+            goto out;
+        }
+    }
     uv_timer_init(px->loop, &px->timer);
     px->timer.data = px;
     uv_timer_start(&px->timer, on_startup_timeout, STARTUP_MS, 0);
@@ -1090,6 +1166,9 @@ out:
     }
     uv_loop_close(px->loop);
     tls_ctx_free(px->tls);
+    tls_conn_free(px->probe_tls);
+    tls_ctx_free(px->broker_tls);
+    free(px->probe_cipher);
     relay_pool_drain();
     free(px->probe_buf);
     free(px);

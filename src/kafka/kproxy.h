@@ -44,6 +44,11 @@ typedef struct {
     const char *tls_cert, *tls_key;
     const char *tls_client_ca; /* mTLS: client certificates signed by this CA */
     unsigned tls_handshake_ms; /* a client must finish its handshake within this */
+    /* --broker-tls: TLS towards the brokers (their listeners are SSL),
+     * verified against broker_ca (NULL: the system's CAs) and each broker's
+     * advertised host; an optional client certificate and key. */
+    int broker_tls;
+    const char *broker_ca, *broker_cert, *broker_key;
 } kproxy_config_t;
 
 /* Runs until SIGINT/SIGTERM (0), or a fatal error or the server closing a
