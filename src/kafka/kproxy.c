@@ -1129,9 +1129,14 @@ int kproxy_run(const kproxy_config_t *cfg)
     for (int i = 0; i < px->n_servers; i++) public_server |= net_is_public(&px->servers[i]);
     if (public_server && !cfg->tls)
         log_warn("Kafka at %s:%u will be public on %s with no TLS and no authentication: anyone "
-                 "who finds its ports can read and write every topic (TLS and an authentication "
-                 "gate are not supported yet; for private data, run your own bore server where "
-                 "only your clients can reach it)",
+                 "who finds its ports can read and write every topic, and the server's operator "
+                 "sees every byte (--tls keeps the traffic from the relay; --tls-client-ca admits "
+                 "only clients with a certificate)",
+                 px->bs_host, px->bs_port, cfg->advertised_host);
+    else if (public_server && !cfg->tls_client_ca)
+        log_warn("Kafka at %s:%u will be public on %s with TLS but no authentication: anyone who "
+                 "finds its ports can read and write every topic (--tls-client-ca admits only "
+                 "clients with a certificate)",
                  px->bs_host, px->bs_port, cfg->advertised_host);
 
     if (cfg->tls && tls_setup(px) != 0) goto out;

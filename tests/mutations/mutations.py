@@ -128,4 +128,17 @@ MUTATIONS = [
          old='        probe_fail(px, "no answer within 10 s");',
          new="        (void)0;",
          tests=[E + "test_kafka_proxy.py::test_broker_that_never_answers_is_reported_after_10s"]),
+    # -- TLS (issue 9) -------------------------------------------------------------
+    dict(name="tls-client-certificate-not-required", file="src/tls.c",
+         old="        SSL_CTX_set_verify(c->ssl, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);",
+         new="        (void)0;",
+         tests=[E + "test_tls.py::test_bad_client_certificate_is_refused"]),
+    dict(name="tls-handshake-deadline-not-armed", file="src/kafka/kproxy.c",
+         old="    uv_timer_start(&kc->deadline, on_tls_deadline, kc->px->cfg->tls_handshake_ms, 0);",
+         new="    (void)on_tls_deadline;",
+         tests=[E + "test_tls.py::test_handshake_deadline_closes_a_client_that_never_finishes"]),
+    dict(name="tls-plaintext-kafka-not-named", file="src/tls.c",
+         old="            if (tls_looks_like_kafka(in, n))",
+         new="            if (0)",
+         tests=[E + "test_tls.py::test_plaintext_kafka_on_a_tls_port_is_named_and_closed"]),
 ]
