@@ -10,8 +10,9 @@
 #include "log.h"
 
 #define LOG_TARGET "bore::tls"
-#define BIO_KEEP 4096             /* a drained memory BIO larger than this is replaced */
-#define PLAIN_CHUNK (16 * 1024)   /* plaintext buffer growth */
+#define BIO_KEEP 256              /* a drained memory BIO larger than this is replaced */
+#define RECORD 16384              /* plaintext per TLS record */
+#define CHUNK (RECORD + 512)      /* ciphertext fed to OpenSSL at a time: about a record */
 #define STASH_MAX (1024 * 1024)   /* plaintext held while the handshake runs */
 
 struct tls_ctx {
@@ -230,6 +231,38 @@ static int handshake(tls_conn_t *t)
     return -1;
 }
 
+/* Decrypts what the memory BIO holds into *buf (grown as needed). Returns
+ * 0, 1 at close_notify, -1 on error. */
+static int drain_plain(tls_conn_t *t, uint8_t **buf, size_t *cap, size_t *len)
+{
+    for (;;) {
+        /* Only with bytes to read: a read that finds none makes OpenSSL set
+         * up its 16 KiB record buffer again and keep it. */
+        if (SSL_pending(t->ssl) == 0 && BIO_ctrl_pending(SSL_get_rbio(t->ssl)) == 0) return 0;
+        if (*cap - *len < 256) {
+            /* The plaintext is never longer than the ciphertext waiting
+             * plus what OpenSSL has decrypted already. */
+            size_t ncap = *cap + BIO_ctrl_pending(SSL_get_rbio(t->ssl)) + (size_t)SSL_pending(t->ssl) + 256;
+            uint8_t *nb = realloc(*buf, ncap);
+            if (nb == NULL) return -1;
+            *buf = nb;
+            *cap = ncap;
+        }
+        size_t got = 0;
+        int rc = SSL_read_ex(t->ssl, *buf + *len, *cap - *len, &got);
+        if (rc == 1) {
+            *len += got;
+            continue;
+        }
+        int e = SSL_get_error(t->ssl, rc);
+        if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) return 0;
+        if (e == SSL_ERROR_ZERO_RETURN) return 1;
+        char why[160];
+        log_warn("%s: TLS error: %s", t->name, ssl_reason(why, sizeof why));
+        return -1;
+    }
+}
+
 int tls_recv(void *ctx, const uint8_t *in, size_t n, uint8_t **out, size_t *out_n)
 {
     tls_conn_t *t = ctx;
@@ -246,61 +279,56 @@ int tls_recv(void *ctx, const uint8_t *in, size_t n, uint8_t **out, size_t *out_
             return -1;
         }
     }
-    if (BIO_write(SSL_get_rbio(t->ssl), in, (int)n) != (int)n) return -1;
-    if (!t->handshaken) {
-        if (handshake(t) != 0) return -1;
-        if (!t->handshaken) return 0;
-    }
-    size_t cap = 0, len = 0;
+    /* Fed a record's worth at a time, so the memory BIO stays small. */
     uint8_t *buf = NULL;
-    int eof = 0;
-    for (;;) {
-        if (cap - len < 1024) {
-            size_t ncap = cap + (n > PLAIN_CHUNK ? n : PLAIN_CHUNK);
-            uint8_t *nb = realloc(buf, ncap);
-            if (nb == NULL) {
-                free(buf);
-                return -1;
-            }
-            buf = nb;
-            cap = ncap;
-        }
-        size_t got = 0;
-        int rc = SSL_read_ex(t->ssl, buf + len, cap - len, &got);
-        if (rc == 1) {
-            len += got;
-            continue;
-        }
-        int e = SSL_get_error(t->ssl, rc);
-        if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) break;
-        if (e == SSL_ERROR_ZERO_RETURN) {
-            eof = 1;
-            break;
-        }
-        char why[160];
-        log_warn("%s: TLS error: %s", t->name, ssl_reason(why, sizeof why));
-        free(buf);
-        return -1;
+    size_t cap = 0, len = 0;
+    int rc = 0;
+    for (size_t off = 0; off < n && rc == 0;) {
+        size_t k = n - off < CHUNK ? n - off : CHUNK;
+        if (BIO_write(SSL_get_rbio(t->ssl), in + off, (int)k) != (int)k) rc = -1;
+        off += k;
+        if (rc == 0 && !t->handshaken && handshake(t) != 0) rc = -1;
+        if (rc == 0 && t->handshaken) rc = drain_plain(t, &buf, &cap, &len);
     }
     shrink(t, 0);
-    if (len == 0) {
+    if (rc < 0 || len == 0) {
         free(buf);
-    } else {
-        *out = buf;
-        *out_n = len;
+        return rc;
     }
-    return eof;
+    *out = buf;
+    *out_n = len;
+    return rc;
 }
 
-static int write_all(tls_conn_t *t, const uint8_t *p, size_t n)
+/* Appends everything the write BIO holds to the output buffer. */
+static int drain_wire(tls_conn_t *t, uint8_t **buf, size_t *cap, size_t *len)
+{
+    BIO *wb = SSL_get_wbio(t->ssl);
+    size_t pend = BIO_ctrl_pending(wb);
+    if (pend == 0) return 0;
+    if (*cap - *len < pend) {
+        size_t ncap = *len + pend + (*cap - *len < pend ? *cap / 2 : 0);
+        uint8_t *nb = realloc(*buf, ncap);
+        if (nb == NULL) return -1;
+        *buf = nb;
+        *cap = ncap;
+    }
+    if (BIO_read(wb, *buf + *len, (int)pend) != (int)pend) return -1;
+    *len += pend;
+    return 0;
+}
+
+/* Encrypts p in records, draining the write BIO after each one. */
+static int write_all(tls_conn_t *t, const uint8_t *p, size_t n, uint8_t **buf, size_t *cap, size_t *len)
 {
     while (n > 0) {
-        size_t w = 0;
-        if (SSL_write_ex(t->ssl, p, n, &w) != 1) {
+        size_t w = 0, k = n < RECORD ? n : RECORD;
+        if (SSL_write_ex(t->ssl, p, k, &w) != 1) {
             char why[160];
             log_warn("%s: TLS write failed: %s", t->name, ssl_reason(why, sizeof why));
             return -1;
         }
+        if (drain_wire(t, buf, cap, len) != 0) return -1;
         p += w;
         n -= w;
     }
@@ -312,6 +340,8 @@ int tls_send(void *ctx, const uv_buf_t *bufs, size_t n, uint8_t **out, size_t *o
     tls_conn_t *t = ctx;
     *out = NULL;
     *out_n = 0;
+    uint8_t *buf = NULL;
+    size_t cap = 0, len = 0, total = t->stash_n;
     if (!t->handshaken) {
         /* Only a client may have something to say this early: kept until the handshake is done. */
         for (size_t i = 0; i < n; i++) {
@@ -323,29 +353,33 @@ int tls_send(void *ctx, const uv_buf_t *bufs, size_t n, uint8_t **out, size_t *o
             t->stash_n += bufs[i].len;
         }
     } else {
-        if (t->stash_n > 0) {
-            int rc = write_all(t, t->stash, t->stash_n);
-            free(t->stash);
-            t->stash = NULL;
-            t->stash_n = 0;
-            if (rc != 0) return -1;
+        for (size_t i = 0; i < n; i++) total += bufs[i].len;
+        /* The ciphertext: the plaintext and each record's overhead (header, tag). */
+        cap = BIO_ctrl_pending(SSL_get_wbio(t->ssl)) + total + (total / RECORD + 1) * 64;
+        if ((buf = malloc(cap)) == NULL) return -1;
+        int rc = drain_wire(t, &buf, &cap, &len);
+        if (rc == 0 && t->stash_n > 0) rc = write_all(t, t->stash, t->stash_n, &buf, &cap, &len);
+        free(t->stash);
+        t->stash = NULL;
+        t->stash_n = 0;
+        for (size_t i = 0; i < n && rc == 0; i++)
+            rc = write_all(t, (const uint8_t *)bufs[i].base, bufs[i].len, &buf, &cap, &len);
+        if (rc != 0) {
+            free(buf);
+            return -1;
         }
-        for (size_t i = 0; i < n; i++)
-            if (write_all(t, (const uint8_t *)bufs[i].base, bufs[i].len) != 0) return -1;
     }
-    BIO *wb = SSL_get_wbio(t->ssl);
-    size_t pend = BIO_ctrl_pending(wb);
-    if (pend == 0) return 0;
-    uint8_t *buf = malloc(pend);
-    if (buf == NULL) return -1;
-    int got = BIO_read(wb, buf, (int)pend);
-    if (got != (int)pend) {
+    if (drain_wire(t, &buf, &cap, &len) != 0) {
         free(buf);
         return -1;
     }
     shrink(t, 1);
+    if (len == 0) {
+        free(buf);
+        return 0;
+    }
     *out = buf;
-    *out_n = pend;
+    *out_n = len;
     return 0;
 }
 
