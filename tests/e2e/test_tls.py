@@ -405,3 +405,67 @@ def test_ca_is_reused_across_restarts_and_leaf_follows_the_advertised_host(procs
     finally:
         broker.terminate()
         broker.wait()
+
+
+# ---- the user's own certificate, with its chain ---------------------------------------
+
+def make_chain(d):
+    """A root, an intermediate it signed, and a leaf for 192.0.2.6 the
+    intermediate signed; the certificate file holds the leaf, then the
+    intermediate (the root stays with the clients)."""
+    import ipaddress
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    now = datetime.datetime.now(datetime.timezone.utc)
+    day = datetime.timedelta(days=1)
+
+    def cert(key, cn, issuer_key, issuer_cn, ca, san=None):
+        b = (x509.CertificateBuilder()
+             .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)]))
+             .issuer_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, issuer_cn)]))
+             .public_key(key.public_key()).serial_number(x509.random_serial_number())
+             .not_valid_before(now - day).not_valid_after(now + 30 * day)
+             .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True))
+        if san:
+            b = b.add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(san))]),
+                                critical=False)
+        return b.sign(issuer_key, hashes.SHA256())
+
+    keys = [ec.generate_private_key(ec.SECP256R1()) for _ in range(3)]
+    root = cert(keys[0], "own root", keys[0], "own root", True)
+    inter = cert(keys[1], "own intermediate", keys[0], "own root", True)
+    leaf = cert(keys[2], CLIENT_TO_SERVER, keys[1], "own intermediate", False, san=CLIENT_TO_SERVER)
+    pem = serialization.Encoding.PEM
+    with open(f"{d}/root.pem", "wb") as f:
+        f.write(root.public_bytes(pem))
+    with open(f"{d}/chain.pem", "wb") as f:
+        f.write(leaf.public_bytes(pem) + inter.public_bytes(pem))
+    with open(f"{d}/leaf.key", "wb") as f:
+        f.write(keys[2].private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    return f"{d}/root.pem", f"{d}/chain.pem", f"{d}/leaf.key"
+
+
+def test_own_certificate_with_its_chain_is_served(procs, ns, server, tmp_path):
+    """--tls-cert/--tls-key: a client that trusts only the root verifies the
+    leaf through the intermediate the proxy sends; no CA is generated and the
+    printed settings name no CA file."""
+    root, chain, key = make_chain(tmp_path)
+    broker = subprocess.Popen([*ns.prefix("c"), "/usr/bin/python3", "tests/tools/scripted_broker.py"],
+                              stdout=subprocess.PIPE, text=True, cwd=ROOT)
+    try:
+        port = json.loads(broker.stdout.readline())["port"]
+        e = Env(procs, ns, brokers=0, bootstrap_of=f"127.0.0.1:{port}", port=9098, server=server,
+                proxy_args=["--tls-cert", chain, "--tls-key", key, "--state-dir", str(tmp_path / "state")])
+        out = e.proxy.stdout_text()
+        assert printed_settings(out) == {"bootstrap.servers": e.bootstrap, "security.protocol": "SSL"}
+        assert f"with the certificate {chain}" in out
+        assert not (tmp_path / "state" / "ca.pem").exists()
+        ctx = ssl.create_default_context(cafile=root)
+        with ctx.wrap_socket(client_sock(e), server_hostname=CLIENT_TO_SERVER) as s:
+            assert api_versions_answered(s)
+    finally:
+        broker.terminate()
+        broker.wait()
