@@ -2,7 +2,8 @@
 #   make                 release build: build/bore
 #   make SAN=1           ASan+UBSan build: build-san/bore
 #   make test            unit + end-to-end tests
-#   make install PREFIX=/usr/local
+#   make install         PREFIX=/usr/local DESTDIR= (the binary, bore(1), the systemd
+#                        unit, bash completion, an example server.env); make uninstall
 CC      ?= cc
 PREFIX  ?= /usr/local
 WARN    = -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wformat=2 -Wvla \
@@ -23,7 +24,7 @@ CFLAGS  += -Werror
 endif
 
 KAFKA   = kafka/kframe kafka/kscan kafka/krewrite kafka/kstream
-CORE    = log frame uuid msg auth net srcmap relay cli resolve state tls tlsca tunnel $(KAFKA) kafka/kmap kafka/kcheck
+CORE    = log frame uuid msg auth net srcmap splice relay cli resolve state tls tlsca tunnel $(KAFKA) kafka/kmap kafka/kcheck
 SRCS    = $(addprefix src/,$(addsuffix .c,$(CORE) server local kafka/kproxy main))
 OBJS    = $(SRCS:src/%.c=$(BUILD)/%.o)
 CORE_OBJS = $(addprefix $(BUILD)/,$(addsuffix .o,$(CORE)))
@@ -91,10 +92,31 @@ seeds: $(BUILD)/tests/test_kafka
 	@for d in control request response $(addprefix scan_,$(FUZZ_SCANS)); do mkdir -p fuzz/corpus/$$d; done
 	$(BUILD)/tests/test_kafka --seeds fuzz/corpus
 
-install: $(BUILD)/bore
-	install -D -m 755 $(BUILD)/bore $(DESTDIR)$(PREFIX)/bin/bore
+# Installed paths (FHS; systemd also reads units under /usr/local/lib/systemd/system).
+# BIN: the binary to install, $(BUILD)/bore by default (built first if out of date).
+BIN            ?= $(BUILD)/bore
+BINDIR         ?= $(PREFIX)/bin
+MANDIR         ?= $(PREFIX)/share/man
+DOCDIR         ?= $(PREFIX)/share/doc/bore
+SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
+BASHCOMPDIR    ?= $(PREFIX)/share/bash-completion/completions
+
+install: $(BIN)
+	install -D -m 755 $(BIN) $(DESTDIR)$(BINDIR)/bore
+	install -D -m 644 docs/bore.1 $(DESTDIR)$(MANDIR)/man1/bore.1
+	install -d $(DESTDIR)$(SYSTEMDUNITDIR)
+	sed 's|@BINDIR@|$(BINDIR)|g' dist/bore-server.service.in >$(DESTDIR)$(SYSTEMDUNITDIR)/bore-server.service
+	chmod 644 $(DESTDIR)$(SYSTEMDUNITDIR)/bore-server.service
+	install -D -m 644 dist/bore.bash $(DESTDIR)$(BASHCOMPDIR)/bore
+	install -D -m 644 dist/server.env $(DESTDIR)$(DOCDIR)/server.env
+
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/bore $(DESTDIR)$(MANDIR)/man1/bore.1 \
+	      $(DESTDIR)$(SYSTEMDUNITDIR)/bore-server.service $(DESTDIR)$(BASHCOMPDIR)/bore \
+	      $(DESTDIR)$(DOCDIR)/server.env
+	rmdir $(DESTDIR)$(DOCDIR) 2>/dev/null || true
 
 clean:
 	rm -rf build build-san build-fuzz
 
-.PHONY: all test install clean fuzz fuzz-run seeds
+.PHONY: all test install uninstall clean fuzz fuzz-run seeds

@@ -8,6 +8,7 @@
 #endif
 
 #include "log.h"
+#include "splice.h"
 
 #define LOG_TARGET "bore::relay"
 
@@ -72,6 +73,7 @@ struct relay {
     void *user;
     relay_stats_t *stats; /* NULL: not counted */
     relay_transport_t tp[2]; /* tp[i].recv == NULL: h[i] is plain TCP */
+    splice_relay_t *sp;   /* the splice path (splice.h) moves the bytes, or NULL */
     int closing;
     int closed;
 };
@@ -137,6 +139,7 @@ void relay_pool_drain(void)
 {
     for (unsigned c = 0; c < BUF_CLASSES; c++)
         while (pool_len[c] > 0) free(pool[c][--pool_len[c]]);
+    splice_pool_drain();
 }
 
 /* The last relay ended. After a burst, the pool and the freed memory go
@@ -151,9 +154,13 @@ static void idle(void)
     trim();
 }
 
-void relay_set_budget(size_t bytes) { budget = bytes; }
+void relay_set_budget(size_t bytes)
+{
+    budget = bytes;
+    splice_set_budget(bytes);
+}
 
-size_t relay_buffered(void) { return held; }
+size_t relay_buffered(void) { return held + splice_buffered(); }
 
 static void outq_clear(outq_t *q)
 {
@@ -231,6 +238,10 @@ void relay_close(relay_t *r)
     if (r->closing) return;
     r->closing = 1;
     list_remove(&r->link);
+    if (r->sp != NULL) { /* its poll handles close first, then the sockets */
+        splice_close(r->sp);
+        return;
+    }
     for (int i = 0; i < 2; i++) uv_close((uv_handle_t *)r->h[i], on_close);
 }
 
@@ -529,6 +540,64 @@ static void unseal(relay_t *r, struct half *d, const uint8_t *p, size_t n)
     process(r, d);
 }
 
+static void splice_end(void *owner) { relay_close(owner); }
+
+static int start_reading(relay_t *r, const uint8_t *first, size_t len);
+
+/* The splice path's poll handles are closed: close the sockets, or go on
+ * with read/write from where it left off. */
+static void splice_closed(void *owner, int fallback, const int eof[2], const int done[2],
+                          const uint8_t *rest, size_t n)
+{
+    relay_t *r = owner;
+    r->sp = NULL;
+    if (r->closing || !fallback) {
+        r->closing = 0;
+        relay_close(r);
+        return;
+    }
+    for (int i = 0; i < 2; i++) {
+        struct half *d = &r->dir[i];
+        d->eof = eof[i];
+        d->done = done[i];
+        if (d->eof && !d->done) {
+            d->sreq.data = d;
+            if (uv_shutdown(&d->sreq, (uv_stream_t *)d->dst, on_shutdown) != 0) {
+                relay_close(r);
+                return;
+            }
+        }
+    }
+    if (start_reading(r, rest, n) != 0) relay_close(r);
+    else maybe_finish(r);
+}
+
+static const splice_ops_t splice_ops = {splice_end, splice_closed};
+
+/* Reads from both sides (those that have not sent EOF), the `first` bytes
+ * being a's input before anything else. */
+static int start_reading(relay_t *r, const uint8_t *first, size_t len)
+{
+    if (!r->dir[1].eof && uv_read_start((uv_stream_t *)r->h[1], on_alloc, on_read) != 0) return -1;
+    if (len > 0 && r->tp[0].recv) {
+        unseal(r, &r->dir[0], first, len); /* a's reading starts once its plaintext is out */
+        return 0;
+    }
+    if (len > 0) {
+        /* The bytes read past the Accept go through a's filter first. */
+        struct half *d = &r->dir[0];
+        d->in_class = class_of(len);
+        if ((d->in = d->data = buf_get(d->in_class)) == NULL) return -1;
+        memcpy(d->in, first, len);
+        d->in_off = 0;
+        d->in_len = len;
+        process(r, d);
+        return 0;
+    }
+    if (!r->dir[0].eof && uv_read_start((uv_stream_t *)r->h[0], on_alloc, on_read) != 0) return -1;
+    return 0;
+}
+
 int relay_start_filtered(list_t *set, uv_tcp_t *a, relay_release_cb release_a, uv_tcp_t *b,
                          relay_release_cb release_b, const uint8_t *first, size_t len,
                          const relay_filter_t filters[2], relay_end_cb on_end, void *user,
@@ -569,26 +638,14 @@ int relay_start_transport(list_t *set, uv_tcp_t *a, relay_release_cb release_a, 
         if (tp[i]) r->tp[i] = *tp[i];
     if (out) *out = r;
 
-    if (uv_read_start((uv_stream_t *)b, on_alloc, on_read) != 0) goto fail;
-    if (len > 0 && r->tp[0].recv) {
-        unseal(r, &r->dir[0], first, len);
+    /* Plain relays move bytes with splice(2) where the kernel has it. */
+    int plain = (filters == NULL || (filters[0].fn == NULL && filters[0].alloc == NULL &&
+                                     filters[1].fn == NULL && filters[1].alloc == NULL)) &&
+                r->tp[0].recv == NULL && r->tp[1].recv == NULL; /* TLS needs the bytes */
+    if (plain && splice_enabled() &&
+        splice_start(&r->sp, a, b, first, len, &r->stats, &splice_ops, r) == 0)
         return 0;
-    }
-    if (len > 0) {
-        /* The bytes read past the Accept go through a's filter first. */
-        struct half *d = &r->dir[0];
-        d->in_class = class_of(len);
-        if ((d->in = d->data = buf_get(d->in_class)) == NULL) goto fail;
-        memcpy(d->in, first, len);
-        d->in_off = 0;
-        d->in_len = len;
-        process(r, d);
-        return 0;
-    }
-    if (uv_read_start((uv_stream_t *)a, on_alloc, on_read) != 0) goto fail;
-    return 0;
-fail:
-    relay_close(r);
+    if (start_reading(r, first, len) != 0) relay_close(r);
     return 0;
 }
 

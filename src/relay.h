@@ -22,7 +22,12 @@
  * output itself (relay_emit): views of the input, which stay valid until
  * written, or blocks it owns. It may consume less than it was given: the
  * direction then pauses - the rest is kept, reading stops - until the owner
- * calls relay_continue. Unfiltered directions forward input as it is. */
+ * calls relay_continue. Unfiltered directions forward input as it is.
+ *
+ * A relay started without filters moves its bytes with splice(2) instead,
+ * through a pipe per direction (splice.h), unless BORE_SPLICE=0; the API,
+ * the budget (which then bounds the bytes held in pipes) and the stats are
+ * the same. */
 #ifndef BORE_RELAY_H
 #define BORE_RELAY_H
 
