@@ -15,9 +15,13 @@ _bore_opts_server='--min-port --max-port -s --secret --secret-file --bind-addr -
     --max-pending-per-tunnel --max-relays --max-relays-per-tunnel --max-relay-memory --metrics -h --help'
 _bore_opts_kafka_proxy='-b --bootstrap-server -t --to -s --secret --secret-file --advertised-host
     -p --port --heartbeat-timeout --max-frame-size --map --strict --check --state-dir --auth-user
-    --auth-file --add-user --allow-plain-without-tls --auth-deadline --metrics --no-tui -h --help'
-_bore_switches='-h --help -V --version --strict --check --allow-plain-without-tls --no-tui'
-_bore_file_opts='--secret-file --auth-file'
+    --auth-file --add-user --allow-plain-without-tls --auth-deadline --metrics --no-tui --tls
+    --tls-cert --tls-key --tls-client-ca --tls-handshake-timeout --print-ca --broker-tls --broker-ca
+    --broker-cert --broker-key -h --help'
+_bore_switches='-h --help -V --version --strict --check --allow-plain-without-tls --no-tui --tls
+    --print-ca --broker-tls'
+_bore_file_opts='--secret-file --auth-file --tls-cert --tls-key --tls-client-ca --broker-ca
+    --broker-cert --broker-key'
 _bore_dir_opts='--state-dir'
 
 _bore()

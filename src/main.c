@@ -25,6 +25,7 @@
 #include "server.h"
 #include "status.h"
 #include "tui.h"
+#include "tlsca.h"
 #include "version.h"
 
 #define LOG_TARGET "bore"
@@ -363,6 +364,16 @@ static int cmd_kafka_proxy(int argc, char **argv)
         KP_AUTH_DEADLINE,
         KP_METRICS,
         KP_NO_TUI,
+        KP_TLS,
+        KP_TLS_CERT,
+        KP_TLS_KEY,
+        KP_TLS_CLIENT_CA,
+        KP_TLS_HANDSHAKE,
+        KP_PRINT_CA,
+        KP_BROKER_TLS,
+        KP_BROKER_CA,
+        KP_BROKER_CERT,
+        KP_BROKER_KEY,
         KP_N_OPTS
     };
     cli_opt_t opts[KP_N_OPTS] = {
@@ -412,6 +423,30 @@ static int cmd_kafka_proxy(int argc, char **argv)
         [KP_METRICS] = {0, "metrics", "[ADDR:]PORT", "BORE_METRICS", NULL, METRICS_HELP, 0, NULL, 0},
         [KP_NO_TUI] = {0, "no-tui", NULL, NULL, NULL,
          "Print log lines instead of the live broker table when stdout is a terminal", 0, NULL, 0},
+        [KP_TLS] = {0, "tls", NULL, NULL, NULL,
+         "Every public port speaks TLS, with a certificate from a CA kept in the state directory "
+         "(or --tls-cert)",
+         0, NULL, 0},
+        [KP_TLS_CERT] = {0, "tls-cert", "FILE", NULL, NULL,
+         "With --tls: your certificate (PEM, the chain after it) instead of the generated one", 0,
+         NULL, 0},
+        [KP_TLS_KEY] = {0, "tls-key", "FILE", NULL, NULL, "The private key of --tls-cert (PEM)", 0, NULL, 0},
+        [KP_TLS_CLIENT_CA] = {0, "tls-client-ca", "FILE", NULL, NULL,
+         "With --tls: require a client certificate signed by this CA (PEM)", 0, NULL, 0},
+        [KP_TLS_HANDSHAKE] = {0, "tls-handshake-timeout", "SECONDS", NULL, "10",
+         "Close a client that has not finished its TLS handshake by then", 0, NULL, 0},
+        [KP_PRINT_CA] = {0, "print-ca", NULL, NULL, NULL,
+         "Print the generated CA certificate (PEM), which clients trust, and exit", 0, NULL, 0},
+        [KP_BROKER_TLS] = {0, "broker-tls", NULL, NULL, NULL,
+         "Connect to the brokers with TLS (their listeners are SSL), verifying each broker's "
+         "advertised host",
+         0, NULL, 0},
+        [KP_BROKER_CA] = {0, "broker-ca", "FILE", NULL, NULL,
+         "With --broker-tls: the CA of the brokers' certificates (PEM) [default: the system's]", 0,
+         NULL, 0},
+        [KP_BROKER_CERT] = {0, "broker-cert", "FILE", NULL, NULL,
+         "With --broker-tls: a client certificate (PEM) for brokers that require one", 0, NULL, 0},
+        [KP_BROKER_KEY] = {0, "broker-key", "FILE", NULL, NULL, "The private key of --broker-cert (PEM)", 0, NULL, 0},
     };
     cli_cmd_t cmd = {"kafka-proxy",
                      "Exposes every broker of a Kafka cluster through the remote server", opts,
@@ -460,6 +495,32 @@ static int cmd_kafka_proxy(int argc, char **argv)
     }
     if (mip[0]) cfg.metrics_ip = mip;
     cfg.tui = !opts[KP_NO_TUI].given && !cfg.check_only && tui_wanted();
+    if (opts[KP_PRINT_CA].given) {
+        kmap_free(&maps);
+        return tlsca_print(opts[KP_STATE_DIR].value);
+    }
+    unsigned tls_hs;
+    if (cli_uint(&cmd, &opts[KP_TLS_HANDSHAKE], 1, 3600, &tls_hs)) {
+        kmap_free(&maps);
+        return CLI_USAGE;
+    }
+    cfg.tls = opts[KP_TLS].given || opts[KP_TLS_CERT].value || opts[KP_TLS_CLIENT_CA].value;
+    cfg.tls_cert = opts[KP_TLS_CERT].value;
+    cfg.tls_key = opts[KP_TLS_KEY].value;
+    cfg.tls_client_ca = opts[KP_TLS_CLIENT_CA].value;
+    cfg.tls_handshake_ms = tls_hs * 1000;
+    cfg.broker_tls = opts[KP_BROKER_TLS].given || opts[KP_BROKER_CA].value || opts[KP_BROKER_CERT].value;
+    cfg.broker_ca = opts[KP_BROKER_CA].value;
+    cfg.broker_cert = opts[KP_BROKER_CERT].value;
+    cfg.broker_key = opts[KP_BROKER_KEY].value;
+    if ((cfg.broker_cert == NULL) != (cfg.broker_key == NULL)) {
+        kmap_free(&maps);
+        return cli_usage_error(&cmd, "--broker-cert and --broker-key go together");
+    }
+    if ((cfg.tls_cert == NULL) != (cfg.tls_key == NULL)) {
+        kmap_free(&maps);
+        return cli_usage_error(&cmd, "--tls-cert and --tls-key go together");
+    }
     if (cfg.advertised_host == NULL) cfg.advertised_host = to;
     cfg.secret = opts[KP_SECRET].value;
     cfg.heartbeat_timeout_ms = hb * 1000;

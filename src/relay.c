@@ -53,6 +53,8 @@ struct half {
     char *data;            /* the current input: `in`, or the filter's own memory */
     size_t in_off, in_len; /* input not yet given to the filter */
     int foreign;           /* the read in progress goes to the filter's memory */
+    uint8_t *plain;        /* the current input when src has a transport: owned */
+    int src_closed;        /* the transport saw the peer's close: EOF once the input is out */
     outq_t q[2];
     int cur;           /* q[cur] is being filled; q[!cur] is in flight while writing */
     int writing;       /* a uv_write is in flight */
@@ -70,6 +72,7 @@ struct relay {
     relay_end_cb on_end;
     void *user;
     relay_stats_t *stats; /* NULL: not counted */
+    relay_transport_t tp[2]; /* tp[i].recv == NULL: h[i] is plain TCP */
     splice_relay_t *sp;   /* the splice path (splice.h) moves the bytes, or NULL */
     int closing;
     int closed;
@@ -200,9 +203,10 @@ static unsigned class_of(size_t size)
 static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
 {
     relay_t *r = h->data;
-    struct half *d = &r->dir[(uv_tcp_t *)h == r->h[0] ? 0 : 1];
+    int i = (uv_tcp_t *)h == r->h[0] ? 0 : 1;
+    struct half *d = &r->dir[i];
     (void)hint;
-    if (d->filter_alloc && d->filter_alloc(d->filter_ctx, buf)) {
+    if (d->filter_alloc && !r->tp[i].recv && d->filter_alloc(d->filter_ctx, buf)) {
         d->foreign = 1;
         return;
     }
@@ -219,6 +223,7 @@ static void on_close(uv_handle_t *h)
     if (++r->closed < 2) return;
     for (int d = 0; d < 2; d++) {
         buf_put(r->dir[d].in, r->dir[d].in_class);
+        free(r->dir[d].plain);
         outq_free(&r->dir[d].q[0]);
         outq_free(&r->dir[d].q[1]);
     }
@@ -242,6 +247,40 @@ void relay_close(relay_t *r)
 
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
 static void process(relay_t *r, struct half *d);
+static void flush(relay_t *r, struct half *d);
+static void src_eof(relay_t *r, struct half *d);
+static void unseal(relay_t *r, struct half *d, const uint8_t *p, size_t n);
+
+/* The transport of the handle direction d writes to, or NULL. */
+static relay_transport_t *dst_tp(relay_t *r, struct half *d)
+{
+    relay_transport_t *t = &r->tp[d->dst == r->h[0] ? 0 : 1];
+    return t->send ? t : NULL;
+}
+
+/* Turns the plaintext queued for d's destination into what its transport
+ * writes (with any handshake output it has waiting). */
+static int seal(relay_t *r, struct half *d)
+{
+    relay_transport_t *t = dst_tp(r, d);
+    outq_t *q = &d->q[d->cur];
+    if (t == NULL || (q->n == 0 && !t->pending(t->ctx))) return 0;
+    uint8_t *out;
+    size_t n;
+    if (t->send(t->ctx, q->bufs, q->n, &out, &n) != 0) return -1;
+    outq_clear(q);
+    if (out) relay_emit(r, (int)(d - r->dir), out, n, out);
+    return r->closing ? -1 : 0;
+}
+
+/* The transport of d's destination may have output while d has none (a
+ * handshake answer): write it now unless a write is in flight (its end
+ * flushes again). */
+static void kick(relay_t *r, struct half *d)
+{
+    relay_transport_t *t = dst_tp(r, d);
+    if (t && !r->closing && !d->writing && !d->eof && t->pending(t->ctx)) flush(r, d);
+}
 
 static void maybe_finish(relay_t *r)
 {
@@ -269,11 +308,17 @@ static void written(relay_t *r, struct half *d)
     if (!d->paused) {
         buf_put(d->in, d->in_class);
         d->in = NULL;
+        free(d->plain);
+        d->plain = NULL;
     }
     if (d->want_continue) {
         d->want_continue = 0;
         d->paused = 0;
         process(r, d);
+        return;
+    }
+    if (!d->paused && !d->eof && d->src_closed) {
+        src_eof(r, d);
         return;
     }
     if (!d->paused && !d->eof) {
@@ -293,13 +338,21 @@ static void on_write(uv_write_t *req, int status)
         relay_close(r);
         return;
     }
-    written(r, d);
+    relay_transport_t *t = dst_tp(r, d);
+    if (t && !d->eof && t->pending(t->ctx))
+        flush(r, d);
+    else
+        written(r, d);
 }
 
 /* Writes the queued output: directly if the socket takes it all, otherwise
  * the rest is queued and reading from d->src pauses until it is written. */
 static void flush(relay_t *r, struct half *d)
 {
+    if (seal(r, d) != 0) {
+        relay_close(r);
+        return;
+    }
     outq_t *q = &d->q[d->cur];
     if (q->n == 0) {
         written(r, d);
@@ -408,6 +461,13 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         if (r->stats) r->stats->bytes[d == &r->dir[1]] += (uint64_t)nread;
         /* Reading only happens with nothing kept and nothing in flight. */
         buf_put(d->in, d->in_class);
+        if (r->tp[d - r->dir].recv) {
+            d->in = NULL;
+            d->filled = (size_t)nread == buf->len;
+            unseal(r, d, (const uint8_t *)buf->base, (size_t)nread);
+            buf_put(buf->base, class_of(buf->len));
+            return;
+        }
         d->in = foreign ? NULL : buf->base;
         d->in_class = foreign ? 0 : class_of(buf->len);
         d->filled = (size_t)nread == buf->len;
@@ -425,10 +485,59 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         relay_close(r);
         return;
     }
+    src_eof(r, d);
+}
+
+/* d's source has ended: shut d's destination down after what is queued
+ * (with a transport: after its own close, e.g. close_notify). */
+static void src_eof(relay_t *r, struct half *d)
+{
+    relay_transport_t *t = dst_tp(r, d);
+    uv_read_stop((uv_stream_t *)d->src);
     d->eof = 1;
+    if (t && !d->writing) {
+        t->shutdown(t->ctx);
+        if (seal(r, d) != 0) {
+            relay_close(r);
+            return;
+        }
+        outq_t *q = &d->q[d->cur];
+        if (q->n > 0) {
+            d->wreq.data = d;
+            if (uv_write(&d->wreq, (uv_stream_t *)d->dst, q->bufs, (unsigned)q->n, on_write) != 0) {
+                relay_close(r);
+                return;
+            }
+            d->writing = 1;
+            d->cur = !d->cur;
+        }
+    }
     d->sreq.data = d;
     /* libuv runs the shutdown after any queued write. */
     if (uv_shutdown(&d->sreq, (uv_stream_t *)d->dst, on_shutdown) != 0) relay_close(r);
+}
+
+/* Input from a side with a transport: its plaintext becomes d's input, and
+ * whatever the transport has to answer (handshake) goes out the other way. */
+static void unseal(relay_t *r, struct half *d, const uint8_t *p, size_t n)
+{
+    int i = (int)(d - r->dir);
+    uint8_t *out;
+    size_t out_n;
+    int rc = r->tp[i].recv(r->tp[i].ctx, p, n, &out, &out_n);
+    free(d->plain);
+    d->plain = out;
+    d->data = (char *)out;
+    d->in_off = 0;
+    d->in_len = out ? out_n : 0;
+    kick(r, &r->dir[!i]); /* the answer: handshake, alert */
+    if (r->closing) return;
+    if (rc < 0) {
+        relay_close(r);
+        return;
+    }
+    if (rc == 1) d->src_closed = 1;
+    process(r, d);
 }
 
 static void splice_end(void *owner) { relay_close(owner); }
@@ -470,6 +579,10 @@ static const splice_ops_t splice_ops = {splice_end, splice_closed};
 static int start_reading(relay_t *r, const uint8_t *first, size_t len)
 {
     if (!r->dir[1].eof && uv_read_start((uv_stream_t *)r->h[1], on_alloc, on_read) != 0) return -1;
+    if (len > 0 && r->tp[0].recv) {
+        unseal(r, &r->dir[0], first, len); /* a's reading starts once its plaintext is out */
+        return 0;
+    }
     if (len > 0) {
         /* The bytes read past the Accept go through a's filter first. */
         struct half *d = &r->dir[0];
@@ -489,6 +602,15 @@ int relay_start_filtered(list_t *set, uv_tcp_t *a, relay_release_cb release_a, u
                          relay_release_cb release_b, const uint8_t *first, size_t len,
                          const relay_filter_t filters[2], relay_end_cb on_end, void *user,
                          relay_t **out)
+{
+    return relay_start_transport(set, a, release_a, b, release_b, first, len, filters, NULL, on_end,
+                                 user, out);
+}
+
+int relay_start_transport(list_t *set, uv_tcp_t *a, relay_release_cb release_a, uv_tcp_t *b,
+                          relay_release_cb release_b, const uint8_t *first, size_t len,
+                          const relay_filter_t filters[2], const relay_transport_t *tp[2],
+                          relay_end_cb on_end, void *user, relay_t **out)
 {
     if (len > RELAY_BUF_SIZE) return UV_EINVAL;
     relay_t *r = calloc(1, sizeof *r);
@@ -512,11 +634,14 @@ int relay_start_filtered(list_t *set, uv_tcp_t *a, relay_release_cb release_a, u
             r->dir[i].filter_ctx = filters[i].ctx;
         }
     }
+    for (int i = 0; tp && i < 2; i++)
+        if (tp[i]) r->tp[i] = *tp[i];
     if (out) *out = r;
 
     /* Plain relays move bytes with splice(2) where the kernel has it. */
-    int plain = filters == NULL || (filters[0].fn == NULL && filters[0].alloc == NULL &&
-                                    filters[1].fn == NULL && filters[1].alloc == NULL);
+    int plain = (filters == NULL || (filters[0].fn == NULL && filters[0].alloc == NULL &&
+                                     filters[1].fn == NULL && filters[1].alloc == NULL)) &&
+                r->tp[0].recv == NULL && r->tp[1].recv == NULL; /* TLS needs the bytes */
     if (plain && splice_enabled() &&
         splice_start(&r->sp, a, b, first, len, &r->stats, &splice_ops, r) == 0)
         return 0;

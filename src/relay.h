@@ -79,6 +79,33 @@ int relay_start_filtered(list_t *set, uv_tcp_t *a, relay_release_cb release_a, u
                          const relay_filter_t filters[2], relay_end_cb on_end, void *user,
                          relay_t **out);
 
+/* A transport on one side (TLS, tls.h): what is read from that handle is
+ * given to recv first, and its plaintext is the input; what is written to
+ * it goes through send. All functions get `ctx`.
+ *   recv: ciphertext in; plaintext out in *out (malloc'd, or NULL). Returns
+ *         0, 1 when the peer closed its side (close_notify: like EOF), < 0
+ *         to close the relay.
+ *   send: plaintext bufs in (may be none); everything to write out in *out
+ *         (malloc'd, or NULL). Returns 0 or < 0.
+ *   pending: whether send has something to write even with no input
+ *         (handshake, tickets, alerts).
+ *   shutdown: the other side sent EOF: queue the transport's own close. */
+typedef struct {
+    int (*recv)(void *ctx, const uint8_t *in, size_t n, uint8_t **out, size_t *out_n);
+    int (*send)(void *ctx, const uv_buf_t *bufs, size_t n, uint8_t **out, size_t *out_n);
+    int (*pending)(void *ctx);
+    void (*shutdown)(void *ctx);
+    void *ctx;
+} relay_transport_t;
+
+/* relay_start_filtered with a transport per side (tp[0] for a, tp[1] for
+ * b; either or both NULL). `first` is read from a: it goes through a's
+ * transport too. */
+int relay_start_transport(list_t *set, uv_tcp_t *a, relay_release_cb release_a, uv_tcp_t *b,
+                          relay_release_cb release_b, const uint8_t *first, size_t len,
+                          const relay_filter_t filters[2], const relay_transport_t *tp[2],
+                          relay_end_cb on_end, void *user, relay_t **out);
+
 /* Queues output for direction `dir`, after everything queued before. If
  * `owned` is set it is freed once written (or when the relay closes). */
 void relay_emit(relay_t *r, int dir, const uint8_t *p, size_t n, void *owned);

@@ -375,8 +375,8 @@ void kcheck_hint(char *buf, size_t cap, const char *who, const char *advertised,
                  "of the broker's client listener", who, at, r->detail);
         break;
     case KCHECK_TLS:
-        snprintf(buf, cap, "%s: %s answered with TLS: bore kafka-proxy connects to brokers in "
-                 "plaintext; give it a PLAINTEXT or SASL_PLAINTEXT listener", who, at);
+        snprintf(buf, cap, "%s: %s answered with TLS: it is an SSL listener; run with "
+                 "--broker-tls (and --broker-ca FILE, the CA of its certificate)", who, at);
         break;
     }
 }

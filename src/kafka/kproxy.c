@@ -1,6 +1,7 @@
 /* kproxy.c - see kproxy.h. */
 #include "kproxy.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,12 +12,16 @@
 #include "kmetrics.h"
 #include "kstream.h"
 #include "kwire.h"
+#include "metrics.h"
 #include "list.h"
 #include "log.h"
 #include "net.h"
 #include "relay.h"
 #include "resolve.h"
+#include "state.h"
 #include "status.h"
+#include "tls.h"
+#include "tlsca.h"
 #include "tunnel.h"
 #include "tui.h"
 
@@ -62,6 +67,11 @@ typedef struct kconn {
     relay_t *relay;
     node_t *waiting_on;
     list_t wait_link;
+    tls_conn_t *tls;       /* --tls: the client's side (relay side a) */
+    relay_transport_t tp;
+    tls_conn_t *btls;      /* --broker-tls: the broker's side (relay side b) */
+    relay_transport_t btp;
+    uv_timer_t deadline;   /* the TLS handshake must finish by then */
 } kconn_t;
 
 enum px_state { PX_METADATA, PX_TUNNELS, PX_RUNNING, PX_DONE };
@@ -96,6 +106,11 @@ struct kproxy {
     size_t n_apis;
     uint64_t n_conns;
     tui_t *tui;
+    tls_ctx_t *tls;   /* --tls */
+    tls_ctx_t *broker_tls; /* --broker-tls: brokers, the probe included */
+    tls_conn_t *probe_tls;
+    uint8_t *probe_cipher; /* the probe's reads, before decryption */
+    char tls_ca[STATE_PATH_MAX]; /* the generated CA clients trust, or "" (own certificate) */
 };
 
 static void px_stop(kproxy_t *px, int code);
@@ -257,6 +272,28 @@ static int print_table(kproxy_t *px, int public)
     return failed;
 }
 
+/* The client settings for --tls, ready to paste (host name verification
+ * stays on: the certificate names the advertised host). */
+static void print_tls_settings(kproxy_t *px)
+{
+    const kproxy_config_t *c = px->cfg;
+    printf("security.protocol=SSL\n");
+    if (px->tls_ca[0]) printf("ssl.ca.location=%s\n", px->tls_ca);
+    if (c->tls_client_ca)
+        printf("ssl.certificate.location=<your client certificate, signed by %s>\n"
+               "ssl.key.location=<its key>\n", c->tls_client_ca);
+    printf("\nJava clients:\nsecurity.protocol=SSL\n");
+    if (px->tls_ca[0]) printf("ssl.truststore.type=PEM\nssl.truststore.location=%s\n", px->tls_ca);
+    if (c->tls_client_ca)
+        printf("ssl.keystore.type=PEM\nssl.keystore.location=<your client key and certificate, one "
+               "PEM file>\n");
+    if (px->tls_ca[0])
+        printf("\nTLS: every port speaks TLS with a certificate for %s from the CA %s "
+               "(`bore kafka-proxy --print-ca` prints it)\n", c->advertised_host, px->tls_ca);
+    else
+        printf("\nTLS: every port speaks TLS with the certificate %s\n", c->tls_cert);
+}
+
 /* Start-up ends when every node has its pre-flight verdict and (unless
  * --check) its tunnel listens. --check and --strict end it as soon as the
  * verdicts are in. */
@@ -303,6 +340,7 @@ static void maybe_ready(kproxy_t *px)
                px->bs_port, brokers, brokers == 1 ? "" : "s", px->cfg->advertised_host);
     print_table(px, 1);
     printf("\nbootstrap.servers=%s:%u\n", px->cfg->advertised_host, bs->public_port);
+    if (px->tls) print_tls_settings(px);
     fflush(stdout);
     px->state = PX_RUNNING;
     if (px->cfg->tui) px->tui = tui_start(px->loop);
@@ -393,6 +431,7 @@ static void on_checked(void *ctx, const kcheck_result_t *r)
     n->check = NULL;
     n->checked = 1;
     n->status = r->status;
+    if (px->cfg->broker_tls && r->status == KCHECK_TLS) n->status = KCHECK_OK; /* as expected */
     n->check_ms = (unsigned)r->ms;
     snprintf(n->detail, sizeof n->detail, "%s", r->detail ? r->detail : "");
     char label[LABEL_MAX], hint[2 * LABEL_MAX];
@@ -656,6 +695,8 @@ static int alloc_responses(void *ctx, uv_buf_t *buf)
     return 1;
 }
 
+static void kconn_free(uv_handle_t *h) { free(h->data); }
+
 static void kconn_end(void *user)
 {
     kconn_t *kc = user;
@@ -663,7 +704,45 @@ static void kconn_end(void *user)
     list_remove(&kc->wait_link);
     kgate_free(kc->gate);
     kstream_free(&kc->ks);
-    free(kc);
+    tls_conn_free(kc->btls);
+    if (kc->tls == NULL) {
+        free(kc);
+        return;
+    }
+    tls_conn_free(kc->tls);
+    kc->tls = NULL;
+    uv_close((uv_handle_t *)&kc->deadline, kconn_free);
+}
+
+static void on_tls_handshake(void *arg)
+{
+    kconn_t *kc = arg;
+    uv_timer_stop(&kc->deadline);
+}
+
+static void on_tls_deadline(uv_timer_t *t)
+{
+    kconn_t *kc = t->data;
+    char name[32];
+    log_warn("%s: a client did not finish its TLS handshake within %u ms; closing",
+             node_name(kc->node, name, sizeof name), kc->px->cfg->tls_handshake_ms);
+    metrics_tls_failure("handshake_deadline");
+    relay_close(kc->relay);
+}
+
+/* --tls: the relay's side a (the client, through the tunnel) gets a TLS
+ * transport, and the handshake a deadline. */
+static int kconn_tls(kconn_t *kc)
+{
+    char name[48];
+    node_name(kc->node, name, sizeof name);
+    if ((kc->tls = tls_conn_new(kc->px->tls, 1, name)) == NULL) return UV_ENOMEM;
+    tls_conn_on_handshake(kc->tls, on_tls_handshake, kc);
+    kc->tp = (relay_transport_t){tls_recv, tls_send, tls_pending, tls_shutdown, kc->tls};
+    uv_timer_init(kc->px->loop, &kc->deadline);
+    kc->deadline.data = kc;
+    uv_timer_start(&kc->deadline, on_tls_deadline, kc->px->cfg->tls_handshake_ms, 0);
+    return 0;
 }
 
 static int on_tunnel_pair(void *ctx, tunnel_t *t, uv_tcp_t *remote, relay_release_cb rr,
@@ -672,8 +751,13 @@ static int on_tunnel_pair(void *ctx, tunnel_t *t, uv_tcp_t *remote, relay_releas
     node_t *n = ctx;
     kproxy_t *px = n->px;
     (void)t;
-    kconn_t *kc = calloc(1, sizeof *kc);
+    /* Not calloc: kstream_init clears the stream but not its queue's
+     * entries, which an idle connection then never touches. */
+    kconn_t *kc = malloc(sizeof *kc);
     if (kc == NULL) return UV_ENOMEM;
+    size_t ks_at = offsetof(kconn_t, ks), ks_end = ks_at + sizeof kc->ks;
+    memset(kc, 0, ks_at);
+    memset((char *)kc + ks_end, 0, sizeof *kc - ks_end);
     kc->px = px;
     kc->node = n;
     list_init(&kc->wait_link);
@@ -699,12 +783,36 @@ static int on_tunnel_pair(void *ctx, tunnel_t *t, uv_tcp_t *remote, relay_releas
     }
     kc->ks.on_response = on_response;
     relay_filter_t filters[2] = {{filter_requests, kc, NULL}, {filter_responses, kc, alloc_responses}};
-    int rc = relay_start_filtered(&px->relays, remote, rr, local, rl, first, len, filters, kconn_end,
-                                  kc, &kc->relay);
+    const relay_transport_t *tp[2] = {NULL, NULL};
+    if (px->tls) {
+        if (kconn_tls(kc) != 0) {
+            kgate_free(kc->gate);
+            kstream_free(&kc->ks);
+            free(kc);
+            return UV_ENOMEM;
+        }
+        tp[0] = &kc->tp;
+    }
+    if (px->broker_tls) {
+        /* The broker's certificate must name the address it advertises. */
+        if ((kc->btls = tls_conn_new(px->broker_tls, 0, n->host)) == NULL) {
+            kc->btp.ctx = NULL;
+        } else {
+            kc->btp = (relay_transport_t){tls_recv, tls_send, tls_pending, tls_shutdown, kc->btls};
+            tp[1] = &kc->btp;
+        }
+    }
+    int rc = relay_start_transport(&px->relays, remote, rr, local, rl, first, len, filters, tp,
+                                   kconn_end, kc, &kc->relay);
     if (rc != 0) {
         kgate_free(kc->gate);
         kstream_free(&kc->ks);
-        free(kc);
+        tls_conn_free(kc->btls);
+        tls_conn_free(kc->tls);
+        if (kc->tls)
+            uv_close((uv_handle_t *)&kc->deadline, kconn_free);
+        else
+            free(kc);
         return rc;
     }
     relay_set_stats(kc->relay, &n->m.bytes);
@@ -832,11 +940,37 @@ static void probe_metadata(kproxy_t *px, const uint8_t *frame, size_t len)
     start_nodes(px);
 }
 
+/* Sends the probe's plaintext (p may be NULL: only what TLS has waiting).
+ * The probe's requests are small: the socket takes them at once. */
+static int probe_send(kproxy_t *px, const uint8_t *p, size_t n)
+{
+    uint8_t *out = NULL;
+    size_t out_n = 0;
+    if (px->probe_tls) {
+        uv_buf_t in = uv_buf_init((char *)p, (unsigned)n);
+        if (tls_send(px->probe_tls, &in, p ? 1 : 0, &out, &out_n) != 0) return -1;
+        p = out;
+        n = out_n;
+    }
+    int rc = 0;
+    if (n > 0) {
+        uv_buf_t b = uv_buf_init((char *)p, (unsigned)n);
+        rc = uv_try_write((uv_stream_t *)&px->probe, &b, 1) == (int)n ? 0 : -1;
+    }
+    free(out);
+    return rc;
+}
+
 static void probe_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
 {
     kproxy_t *px = h->data;
     (void)hint;
     size_t cap = 1 << 20; /* a Metadata answer for no topics is small */
+    if (px->probe_tls) {
+        if (px->probe_cipher == NULL) px->probe_cipher = malloc(64 * 1024);
+        *buf = uv_buf_init((char *)px->probe_cipher, px->probe_cipher ? 64 * 1024 : 0);
+        return;
+    }
     if (px->probe_buf == NULL) px->probe_buf = malloc(cap);
     *buf = uv_buf_init((char *)px->probe_buf + px->probe_len,
                        px->probe_buf ? (unsigned)(cap - px->probe_len) : 0);
@@ -862,6 +996,26 @@ static void probe_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
                                        : uv_strerror((int)nread));
         return;
     }
+    if (px->probe_tls) {
+        uint8_t *plain;
+        size_t n;
+        int rc = tls_recv(px->probe_tls, px->probe_cipher, (size_t)nread, &plain, &n);
+        if (rc < 0 || probe_send(px, NULL, 0) != 0) {
+            free(plain);
+            probe_fail(px, "the TLS handshake with the broker failed (see above; --broker-ca is the "
+                           "CA that signed the brokers' certificates)");
+            return;
+        }
+        if (px->probe_buf == NULL) px->probe_buf = malloc(1 << 20);
+        if (px->probe_buf == NULL || n > (1u << 20) - px->probe_len) {
+            free(plain);
+            probe_fail(px, px->probe_buf ? "Metadata response too large" : "out of memory");
+            return;
+        }
+        if (n) memcpy(px->probe_buf + px->probe_len, plain, n);
+        free(plain);
+        nread = (ssize_t)n;
+    }
     px->probe_len += (size_t)nread;
     while (px->state == PX_METADATA) {
         uint32_t size;
@@ -869,8 +1023,8 @@ static void probe_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
         if (rc == KF_NEED_MORE) return;
         if (rc != 0) {
             probe_fail(px, kf_looks_like_tls(px->probe_buf, px->probe_len)
-                               ? "the broker answered with TLS: it expects TLS clients, and bore "
-                                 "kafka-proxy connects to brokers in plaintext"
+                               ? "the broker answered with TLS: it is an SSL listener; run with "
+                                 "--broker-tls (and --broker-ca FILE, the CA of its certificate)"
                                : "the answer is not Kafka (bad frame size)");
             return;
         }
@@ -936,8 +1090,11 @@ static void probe_connected(uv_connect_t *req, int status)
     };
     const uint8_t *bytes = px->probe_sasl ? sasl_bytes : req_bytes;
     size_t len = px->probe_sasl ? sizeof sasl_bytes : sizeof req_bytes;
-    uv_buf_t b = uv_buf_init((char *)bytes, (unsigned)len);
-    if (uv_try_write((uv_stream_t *)&px->probe, &b, 1) != (int)len ||
+    if (px->broker_tls && (px->probe_tls = tls_conn_new(px->broker_tls, 0, px->bs_host)) == NULL) {
+        probe_fail(px, "out of memory");
+        return;
+    }
+    if (probe_send(px, bytes, len) != 0 ||
         uv_read_start((uv_stream_t *)&px->probe, probe_alloc, probe_read) != 0)
         probe_fail(px, "cannot send the Metadata request");
 }
@@ -945,6 +1102,8 @@ static void probe_connected(uv_connect_t *req, int status)
 /* Connects the probe to the broker's address bs_idx. */
 static void probe_start(kproxy_t *px)
 {
+    tls_conn_free(px->probe_tls);
+    px->probe_tls = NULL;
     uv_tcp_init(px->loop, &px->probe);
     px->probe.data = px;
     px->probe_open = 1;
@@ -1046,6 +1205,32 @@ static void on_signal(uv_signal_t *sig, int signum)
     px_stop(px, 0);
 }
 
+/* --tls: the server context, with the user's certificate or a leaf for
+ * the advertised host from the generated CA. */
+static int tls_setup(kproxy_t *px)
+{
+    const kproxy_config_t *c = px->cfg;
+    char err[STATE_PATH_MAX + 256], dir[STATE_PATH_MAX];
+    const char *cert = c->tls_cert, *key = c->tls_key;
+    tlsca_files_t files;
+    if (cert == NULL) {
+        if (state_dir(c->state_dir, dir, sizeof dir) != 0) return -1;
+        if (tlsca_ensure(dir, c->advertised_host, &files, err, sizeof err) != 0) {
+            fprintf(stderr, "Error: %s\n", err);
+            return -1;
+        }
+        snprintf(px->tls_ca, sizeof px->tls_ca, "%s", files.ca);
+        cert = files.cert;
+        key = files.key;
+    }
+    px->tls = tls_server_ctx(cert, key, c->tls_client_ca, err, sizeof err);
+    if (px->tls == NULL) {
+        fprintf(stderr, "Error: --tls: %s\n", err);
+        return -1;
+    }
+    return 0;
+}
+
 int kproxy_run(const kproxy_config_t *cfg)
 {
     kproxy_t *px = calloc(1, sizeof *px);
@@ -1083,18 +1268,34 @@ int kproxy_run(const kproxy_config_t *cfg)
      * without TLS the relay still reads every record. */
     int public_server = 0;
     for (int i = 0; i < px->n_servers; i++) public_server |= net_is_public(&px->servers[i]);
-    if (public_server && cfg->auth != NULL && !cfg->tls)
+    if (public_server && !cfg->tls && cfg->auth != NULL)
         log_warn("Kafka at %s:%u will be public on %s without TLS: the authentication gate decides "
-                 "who may use it, but the relay and the network can read every record",
+                 "who may use it, but the relay and the network can read every record (--tls "
+                 "keeps the traffic from the relay)",
                  px->bs_host, px->bs_port, cfg->advertised_host);
-    else if (public_server && cfg->auth == NULL)
+    else if (public_server && !cfg->tls)
         log_warn("Kafka at %s:%u will be public on %s with no TLS and no authentication: anyone "
-                 "who finds its ports can read and write every topic (TLS and an authentication "
-                 "gate are not supported yet; for private data, run your own bore server where "
-                 "only your clients can reach it)",
+                 "who finds its ports can read and write every topic, and the server's operator "
+                 "sees every byte (--tls keeps the traffic from the relay; --tls-client-ca admits "
+                 "only clients with a certificate)",
+                 px->bs_host, px->bs_port, cfg->advertised_host);
+    else if (public_server && !cfg->tls_client_ca && cfg->auth == NULL)
+        log_warn("Kafka at %s:%u will be public on %s with TLS but no authentication: anyone who "
+                 "finds its ports can read and write every topic (--tls-client-ca admits only "
+                 "clients with a certificate; --auth-user or --auth-file asks for a password)",
                  px->bs_host, px->bs_port, cfg->advertised_host);
 
+    if (cfg->tls && tls_setup(px) != 0) goto out;
+
 run:
+    if (cfg->broker_tls) {
+        char err[512];
+        px->broker_tls = tls_client_ctx(cfg->broker_ca, cfg->broker_cert, cfg->broker_key, err, sizeof err);
+        if (px->broker_tls == NULL) {
+            fprintf(stderr, "Error: --broker-tls: %s\n", err);
+            goto out;
+        }
+    }
     uv_timer_init(px->loop, &px->timer);
     px->timer.data = px;
     uv_timer_start(&px->timer, on_startup_timeout, STARTUP_MS, 0);
@@ -1132,6 +1333,10 @@ out:
         free(n);
     }
     uv_loop_close(px->loop);
+    tls_ctx_free(px->tls);
+    tls_conn_free(px->probe_tls);
+    tls_ctx_free(px->broker_tls);
+    free(px->probe_cipher);
     relay_pool_drain();
     metrics_free();
     free(px->probe_buf);

@@ -46,10 +46,20 @@ typedef struct {
     const struct ksasl_store *auth;
     int auth_plain;            /* offer PLAIN (TLS, or --allow-plain-without-tls) */
     unsigned auth_deadline_ms; /* 0: the default */
-    int tls;                   /* the public ports speak TLS (--tls) */
     const char *metrics_ip; /* --metrics: serve /metrics etc. on metrics_ip:metrics_port, or NULL */
     uint16_t metrics_port;
     int tui;                /* the live terminal view (tui.h) once running */
+    /* TLS on every public port (tls.h): the user's certificate and key, or
+     * (both NULL) a leaf for advertised_host from the generated CA (tlsca.h). */
+    int tls;
+    const char *tls_cert, *tls_key;
+    const char *tls_client_ca; /* mTLS: client certificates signed by this CA */
+    unsigned tls_handshake_ms; /* a client must finish its handshake within this */
+    /* --broker-tls: TLS towards the brokers (their listeners are SSL),
+     * verified against broker_ca (NULL: the system's CAs) and each broker's
+     * advertised host; an optional client certificate and key. */
+    int broker_tls;
+    const char *broker_ca, *broker_cert, *broker_key;
 } kproxy_config_t;
 
 /* Runs until SIGINT/SIGTERM (0), or a fatal error or the server closing a

@@ -2,6 +2,7 @@
 #include "kstream.h"
 
 #include <stdio.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -14,7 +15,11 @@ enum { R_HEADER, R_PASS, R_DISCARD, R_BUFFER };
 
 void kstream_init(kstream_t *ks, uint32_t max_frame)
 {
-    memset(ks, 0, sizeof *ks);
+    /* All but the queue's entries (16 KiB, read only below its count):
+     * untouched, they cost an idle connection no memory. */
+    size_t q = offsetof(kstream_t, queue), after = q + sizeof ks->queue;
+    memset(ks, 0, q);
+    memset((char *)ks + after, 0, sizeof *ks - after);
     ks->max_frame = max_frame;
     kf_queue_init(&ks->queue);
 }
@@ -26,6 +31,7 @@ void kstream_free(kstream_t *ks)
     ks_free(&ks->scan);
     kr_free(&ks->plan);
     ks->peek = NULL;
+    ks->peek_cap = 0;
     ks->frame = NULL;
 }
 
@@ -68,13 +74,21 @@ int kstream_request(kstream_t *ks, const uint8_t *p, size_t len)
             len -= n;
             continue;
         }
-        if (ks->peek == NULL && (ks->peek = malloc(PEEK_MAX)) == NULL)
-            return fail(ks, KF_BAD, "out of memory");
         size_t need = ks->peek_need ? ks->peek_need : 4;
         size_t step = ks->peek_len < 64 ? 64 : ks->peek_len;
         size_t take = need - ks->peek_len;
         if (take > step) take = step;
         if (take > len) take = len;
+        if (ks->peek_len + take > ks->peek_cap) {
+            /* Grown as needed: an idle connection keeps a small buffer. */
+            size_t cap = ks->peek_cap ? ks->peek_cap : 256;
+            while (cap < ks->peek_len + take) cap *= 2;
+            if (cap > PEEK_MAX) cap = PEEK_MAX;
+            uint8_t *np = realloc(ks->peek, cap);
+            if (np == NULL) return fail(ks, KF_BAD, "out of memory");
+            ks->peek = np;
+            ks->peek_cap = cap;
+        }
         memcpy(ks->peek + ks->peek_len, p, take);
         ks->peek_len += take;
         p += take;

@@ -56,7 +56,7 @@ typedef struct {
     /* request side */
     uint32_t req_left;   /* bytes of the current request still to pass */
     uint8_t *peek;       /* a request's first bytes, when split across reads */
-    size_t peek_len, peek_need;
+    size_t peek_len, peek_need, peek_cap; /* peek grows as a header needs, up to PEEK_MAX */
     uint32_t req_size;
 
     /* response side */

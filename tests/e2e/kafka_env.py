@@ -14,9 +14,11 @@ SECRET = "kafka tunnel secret"
 
 class Env:
     def __init__(self, procs, ns, brokers=3, topics=("orders:6",), bootstrap_of=None, proxy_args=(),
-                 server=None, port=9092):
-        """`server`: another Env's tunnel server, shared (then give another `port`)."""
+                 server=None, port=9092, to=CLUSTER_TO_SERVER):
+        """`server`: another Env's tunnel server, shared (then give another `port`);
+        `to`: where the proxy dials the server (e.g. a recording forwarder)."""
         self.ns = ns
+        self.to = to
         self.procs = procs
         self.port = port
         self.server = server or self.start_server()
@@ -40,7 +42,7 @@ class Env:
 
     def start_proxy(self, target, secret=SECRET, port=9092, extra=()):
         return self.procs.start([*self.ns.prefix("c"), BORE, "kafka-proxy", "-b", target, "--to",
-                                 CLUSTER_TO_SERVER, "--advertised-host", CLIENT_TO_SERVER, "-s", secret,
+                                 self.to, "--advertised-host", CLIENT_TO_SERVER, "-s", secret,
                                  "-p", str(port), *extra])
 
     @property

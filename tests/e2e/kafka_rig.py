@@ -168,7 +168,8 @@ class JsClient(PyClient):
     def stream(self, bootstrap, topic, group, prefix=(), group_protocol="classic"):
         assert group_protocol == "classic"
         return StreamConsumer([*prefix, "node", CLIENT_JS, "--bootstrap", bootstrap.split(",")[0],
-                               "consume", "--topic", topic, "--group", group, "--stream"])
+                               "consume", "--topic", topic, "--group", group, "--stream",
+                               *self.config_args()])
 
 
 class JavaClient(PyClient):

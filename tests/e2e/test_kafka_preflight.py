@@ -80,8 +80,8 @@ STATUSES = {
              r"broker 3: what answers at 127\.0\.0\.1:\d+ is not a Kafka listener \(the answer is not "
              r"a Kafka response\): check the port of the broker's client listener"),
     "tls": (lambda f: ("127.0.0.1", f["tls"]), "TLS",
-            r"broker 3: 127\.0\.0\.1:\d+ answered with TLS: bore kafka-proxy connects to brokers in "
-            r"plaintext"),
+            r"broker 3: 127\.0\.0\.1:\d+ answered with TLS: it is an SSL listener; run with "
+            r"--broker-tls \(and --broker-ca FILE"),
 }
 
 

@@ -3,7 +3,8 @@
 // client_py.py:  client_js.js --bootstrap HOST:PORT OP [--topic T] [--group G]
 // [--count N] [--abort-count M] [--txn-id ID] [--timeout S] [--start I]
 // [--config KEY=VALUE]... (librdkafka's names: security.protocol,
-// sasl.mechanism, sasl.username, sasl.password)
+// sasl.mechanism, sasl.username, sasl.password, ssl.ca.location,
+// ssl.certificate.location, ssl.key.location)
 'use strict';
 const path = require('path');
 const { Kafka, logLevel } = require(path.join(__dirname, '../../.cache/node/node_modules/kafkajs'));
@@ -58,6 +59,14 @@ async function main() {
   const a = parse(process.argv);
   const opts = { clientId: 'bore-test', brokers: [a.bootstrap], logLevel: logLevel.NOTHING,
     retry: { retries: 10, initialRetryTime: 100 } };
+  const proto = a.config['security.protocol'] || 'PLAINTEXT';
+  if (proto.endsWith('SSL')) {
+    // Node verifies the certificate and the host name by default.
+    const fs = require('fs');
+    const read = (k) => (a.config[k] ? fs.readFileSync(a.config[k]) : undefined);
+    opts.ssl = { ca: a.config['ssl.ca.location'] ? [read('ssl.ca.location')] : undefined,
+      cert: read('ssl.certificate.location'), key: read('ssl.key.location') };
+  }
   if (a.config['sasl.mechanism']) {
     opts.sasl = { mechanism: a.config['sasl.mechanism'].toLowerCase(), username: a.config['sasl.username'],
       password: a.config['sasl.password'] };

@@ -165,7 +165,9 @@ class Confluent:
 class KafkaPython:
     # librdkafka's property names -> kafka-python's keyword arguments
     NAMES = {"security.protocol": "security_protocol", "sasl.mechanism": "sasl_mechanism",
-             "sasl.username": "sasl_plain_username", "sasl.password": "sasl_plain_password"}
+             "sasl.username": "sasl_plain_username", "sasl.password": "sasl_plain_password",
+             "ssl.ca.location": "ssl_cafile", "ssl.certificate.location": "ssl_certfile",
+             "ssl.key.location": "ssl_keyfile"}
 
     def __init__(self, bootstrap, extra):
         import logging

@@ -16,7 +16,7 @@ As a library (tests):
 
 As a command (a cluster in the foreground until Ctrl-C, or driven by stdin):
 
-    kafka_real.py [--brokers N] [--version V] [--sasl] [--topic NAME:PARTS]...
+    kafka_real.py [--brokers N] [--version V] [--sasl] [--ssl] [--topic NAME:PARTS]...
                   [--host IP] [--base-port P] [--stdin]
 
 prints `bootstrap.servers=...` when the cluster is ready (with --stdin, a
@@ -132,7 +132,8 @@ class Node:
             "controller.quorum.voters": c.voters(),
             "controller.listener.names": "CONTROLLER",
             "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,INTERNAL:PLAINTEXT,CLIENT:"
-                                              + ("SASL_PLAINTEXT" if c.sasl else "PLAINTEXT"),
+                                              + ("SASL_" if c.sasl else "")
+                                              + ("SSL" if c.ssl else "PLAINTEXT"),
             "log.dirs": self.dir,
             "num.network.threads": 2,
             "num.io.threads": 2,
@@ -176,6 +177,9 @@ class Node:
                     "listener.name.client.scram-sha-256.sasl.jaas.config":
                         "org.apache.kafka.common.security.scram.ScramLoginModule required;",
                 })
+            if c.ssl:  # PEM files (Kafka 2.7+): the key and its certificate in one
+                props.update({"ssl.keystore.type": "PEM", "ssl.keystore.location": c.ssl_files["keystore"],
+                              "ssl.truststore.type": "PEM", "ssl.truststore.location": c.ssl_files["ca"]})
             props.update(c.extra_config)  # brokers only (benchmarks add listeners)
         with open(self.config, "w") as f:
             for k, v in props.items():
@@ -247,8 +251,11 @@ class Node:
 class RealCluster:
     def __init__(self, brokers=3, topics=(), version=DEFAULT_VERSION, prefix=(), host="127.0.0.1",
                  base_port=19090, sasl=False, controllers=1, extra_config=None, format_args=(),
-                 fast_jit=True, workdir=None, advertise=None):
+                 fast_jit=True, workdir=None, advertise=None, ssl=False):
+        """`ssl`: the CLIENT listener speaks TLS, with a certificate for
+        `host` (IP SAN) from a CA of its own (`ssl_files["ca"]`)."""
         self.version = version
+        self.ssl = ssl
         self.prefix = list(prefix)
         self.host = host
         self.base_port = base_port
@@ -270,6 +277,7 @@ class RealCluster:
             f.write(LOG4J2.replace("Level = INFO", "Level = WARN").replace("level = INFO", "level = WARN"))
         with open(self.log4j1, "w") as f:
             f.write(LOG4J1)
+        self.ssl_files = self._make_certs() if ssl else {}
         self.controllers = [Node(self, CONTROLLER_BASE_ID + i, "controller") for i in range(controllers)]
         self.brokers_ = {i: Node(self, i, "broker") for i in range(1, brokers + 1)}
         self._admin = None
@@ -290,6 +298,27 @@ class RealCluster:
         except BaseException:
             self.close()
             raise
+
+    def _make_certs(self):
+        """A CA and a broker certificate for self.host (openssl CLI)."""
+        d = self.workdir
+        f = {k: os.path.join(d, v) for k, v in (("ca", "ca.pem"), ("ca_key", "ca.key"), ("key", "broker.key"),
+                                                ("csr", "broker.csr"), ("cert", "broker.pem"),
+                                                ("ext", "broker.ext"), ("keystore", "broker-keystore.pem"))}
+        ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"]
+        san = f"IP:{self.host}" if self.host.replace(".", "").isdigit() else f"DNS:{self.host}"
+        with open(f["ext"], "w") as e:
+            e.write(f"subjectAltName={san}\nbasicConstraints=critical,CA:FALSE\n"
+                    "keyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth,clientAuth\n")
+        for args in (["req", "-x509", *ec, "-keyout", f["ca_key"], "-out", f["ca"], "-days", "30",
+                      "-subj", "/CN=bore test Kafka CA"],
+                     ["req", *ec, "-keyout", f["key"], "-out", f["csr"], "-subj", f"/CN={self.host}"],
+                     ["x509", "-req", "-in", f["csr"], "-CA", f["ca"], "-CAkey", f["ca_key"], "-CAcreateserial",
+                      "-out", f["cert"], "-days", "30", "-extfile", f["ext"]]):
+            subprocess.run(["openssl", *args], check=True, capture_output=True)
+        with open(f["keystore"], "w") as out:
+            out.write(open(f["key"]).read() + open(f["cert"]).read())
+        return f
 
     @staticmethod
     def _random_id():
@@ -357,6 +386,9 @@ class RealCluster:
                     extra = ["security.protocol=SASL_PLAINTEXT", "sasl.mechanism=PLAIN",
                              "sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule "
                              f'required username="{u}" password="{p}";']
+                if self.ssl and not self.advertise:
+                    extra = [f"security.protocol={'SASL_SSL' if self.sasl else 'SSL'}", *extra[1:],
+                             "ssl.truststore.type=PEM", f"ssl.truststore.location={self.ssl_files['ca']}"]
                 # Through INTERNAL when CLIENT advertises addresses the rig cannot reach.
                 where = self.internal_address if self.advertise else self.address
                 live = ",".join(where(i) for i, b in sorted(self.brokers_.items()) if b.up)
@@ -496,6 +528,7 @@ def main():
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--base-port", type=int, default=19090)
     ap.add_argument("--sasl", action="store_true", help="client listener SASL_PLAINTEXT")
+    ap.add_argument("--ssl", action="store_true", help="client listener SSL (its CA: <dir>/ca.pem)")
     ap.add_argument("--dir", help="keep the cluster's data here (default: a temporary folder)")
     ap.add_argument("--stdin", action="store_true", help="driven by commands on stdin (tests)")
     a = ap.parse_args()
@@ -507,7 +540,7 @@ def main():
               file=sys.stderr, flush=True)
     try:
         c = RealCluster(brokers=a.brokers, topics=a.topic, version=a.version, host=a.host,
-                        base_port=a.base_port, sasl=a.sasl, workdir=a.dir)
+                        base_port=a.base_port, sasl=a.sasl, workdir=a.dir, ssl=a.ssl)
     except RuntimeError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
