@@ -22,6 +22,7 @@ typedef struct {
     list_t relays;
     int exit_code;
     int stopping;
+    uint16_t port; /* public, once listening */
 } local_t;
 
 static void local_stop(local_t *l)
@@ -39,8 +40,15 @@ static void on_listening(void *ctx, tunnel_t *t, uint16_t port)
     (void)t;
     char at[300];
     resolve_join(l->cfg->to_host, port, at, sizeof at);
-    log_info("connected to server");
-    log_info("listening at %s", at);
+    if (l->port == 0) {
+        log_info("connected to server");
+        log_info("listening at %s", at);
+    } else if (port == l->port) {
+        log_info("listening at %s again", at);
+    } else {
+        log_warn("listening at %s: MOVED from port %u, which could not be had back", at, l->port);
+    }
+    l->port = port;
 }
 
 static void on_closed(void *ctx, tunnel_t *t, const char *error)
@@ -84,7 +92,9 @@ int local_run(const local_config_t *cfg)
     }
     resolve_join(cfg->to_host, cfg->to_port, l.to, sizeof l.to);
     tunnel_config_t tc = {.to = l.to, .port = cfg->port, .secret = cfg->secret,
-                          .heartbeat_timeout_ms = cfg->heartbeat_timeout_ms};
+                          .heartbeat_timeout_ms = cfg->heartbeat_timeout_ms, .name = "tunnel",
+                          .reconnect = cfg->reconnect, .reconnect_attempts = cfg->reconnect_attempts,
+                          .reclaim_ms = cfg->reclaim_ms};
     tc.n_servers = resolve_host(l.loop, cfg->to_host, cfg->to_port, tc.servers, TUNNEL_MAX_TARGETS);
     if (tc.n_servers < 0) {
         fprintf(stderr, "Error: could not connect to %s: %s\n", l.to, uv_strerror(tc.n_servers));

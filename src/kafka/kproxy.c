@@ -413,9 +413,13 @@ static void node_check(node_t *n)
 static void node_open(node_t *n)
 {
     kproxy_t *px = n->px;
+    char name[32];
     tunnel_config_t tc = {.to = px->to, .n_servers = px->n_servers,
                           .port = n->id < 0 ? px->cfg->port : 0, .secret = px->cfg->secret,
-                          .heartbeat_timeout_ms = px->cfg->heartbeat_timeout_ms};
+                          .heartbeat_timeout_ms = px->cfg->heartbeat_timeout_ms,
+                          .name = node_name(n, name, sizeof name), .reconnect = px->cfg->reconnect,
+                          .reconnect_attempts = px->cfg->reconnect_attempts,
+                          .reclaim_ms = px->cfg->reclaim_ms};
     memcpy(tc.servers, px->servers, sizeof tc.servers);
     tunnel_handler_t th = {on_tunnel_listening, on_tunnel_closed, on_tunnel_pair, n};
     n->opened = 1;

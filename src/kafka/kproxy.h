@@ -38,6 +38,9 @@ typedef struct {
     int strict;         /* a broker that fails the pre-flight ends the start-up */
     int check_only;     /* --check: the pre-flight only, no server, no tunnels */
     const char *state_dir; /* --state-dir, or NULL for the default (state.h) */
+    int reconnect;               /* tunnel.h: every tunnel reconnects */
+    unsigned reconnect_attempts; /* 0: forever */
+    unsigned reclaim_ms;
 } kproxy_config_t;
 
 /* Runs until SIGINT/SIGTERM (0), or a fatal error or the server closing a
