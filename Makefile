@@ -23,7 +23,7 @@ CFLAGS  += -Werror
 endif
 
 KAFKA   = kafka/kframe kafka/kscan kafka/krewrite kafka/kstream
-CORE    = log frame uuid msg auth net srcmap relay cli resolve state backoff tunnel $(KAFKA) kafka/kmap kafka/kcheck
+CORE    = log frame uuid msg auth net srcmap relay cli resolve state backoff tunnel $(KAFKA) kafka/kmap kafka/kcheck kafka/kports
 SRCS    = $(addprefix src/,$(addsuffix .c,$(CORE) server local kafka/kproxy main))
 OBJS    = $(SRCS:src/%.c=$(BUILD)/%.o)
 CORE_OBJS = $(addprefix $(BUILD)/,$(addsuffix .o,$(CORE)))

@@ -50,7 +50,7 @@ typedef struct conn {
     int open_handles;    /* freed when this drops to 0 */
     int has_listener;
     int close_after_write;
-    int handed_over; /* HELD: its port went back to its client */
+    int no_grace;    /* dropped for misbehaving: the port is freed at once */
     uint64_t held_since;
     uint16_t port;
     uint8_t challenge[16];
@@ -182,6 +182,7 @@ static void conn_send(conn_t *c, const uint8_t *p, size_t n, int close_after)
         if (others + sizeof(ctl_write_t) + len > CTL_OUTQ_MAX) {
             log_warn("%s is not reading its control connection; dropping it (%zu bytes queued)",
                      c->peer, ctl_queued(c));
+            c->no_grace = 1; /* stuck, not lost: its port is not kept */
             conn_close(c);
             return;
         }
@@ -353,7 +354,8 @@ static void conn_close(conn_t *c)
     if (c->state == CONN_CLOSING || c->state == CONN_RELAY) return;
     server_t *s = c->srv;
     int held = c->state == CONN_HELD;
-    if (c->state == CONN_TUNNEL && !s->stopping && s->cfg->grace_ms > 0 && c->has_listener) {
+    if (c->state == CONN_TUNNEL && !s->stopping && s->cfg->grace_ms > 0 && c->has_listener &&
+        !c->no_grace) {
         conn_hold(c);
         return;
     }
@@ -568,7 +570,6 @@ static const char *tunnel_take_back(conn_t *c, conn_t *h)
     log_info("port %u handed back to its client %s after %.1f s (%u visitor%s waiting)", c->port,
              c->peer, (double)(uv_now(s->loop) - h->held_since) / 1000.0, moved,
              moved == 1 ? "" : "s");
-    h->handed_over = 1;
     conn_close(h);
     return NULL;
 }

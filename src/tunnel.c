@@ -80,6 +80,7 @@ typedef struct accept_conn {
 
 static void tunnel_end(client_t *cl, const char *error);
 static void ctl_lost(client_t *cl, const char *error, unsigned cap_ms);
+static void ctl_schedule(client_t *cl, unsigned delay_ms);
 
 /* The control connection failed: reconnect (tunnel_config_t.reconnect), or
  * end the tunnel with the error, reported through handler.on_closed. */
@@ -428,6 +429,12 @@ static void handle_ctl_msg(client_t *cl, const msg_t *m)
                     snprintf(why, sizeof why, "port %u is taken", cl->port);
                     ctl_lost(cl, why, PORT_RETRY_CAP_MS);
                 }
+            } else if (!cl->was_connected && cl->cfg.port_preferred && cl->want != 0 &&
+                       (strstr(m->text, "port") != NULL || strcmp(m->text, "permission denied") == 0)) {
+                log_warn("%s: the port it had before, %u, is not available (%s): asking for a new one",
+                         cl->name, cl->want, m->text);
+                cl->want = 0;
+                ctl_schedule(cl, 0);
             } else if (cl->want != 0 &&
                 (strstr(m->text, "port") != NULL || strcmp(m->text, "permission denied") == 0))
                 client_fail(cl, "server error: %s (port %u was requested)", m->text, cl->want);
@@ -601,6 +608,19 @@ static void on_retry(uv_timer_t *t)
     ctl_connect(cl);
 }
 
+/* Drops the control connection and connects again in delay_ms. */
+static void ctl_schedule(client_t *cl, unsigned delay_ms)
+{
+    if (cl->ctl_open) {
+        cl->ctl_open = 0;
+        cl->ctl_closing = 1;
+        uv_close((uv_handle_t *)&cl->ctl, on_ctl_lost_closed);
+    }
+    cl->state = CL_WAIT;
+    uv_timer_stop(&cl->timer);
+    uv_timer_start(&cl->timer, on_retry, delay_ms, 0);
+}
+
 /* The control connection is gone (error NULL: the server closed it) or an
  * attempt to bring it back failed. Once connected, a tunnel reconnects
  * (unless cfg.reconnect is 0) after a backoff delay capped at cap_ms, up to
@@ -621,11 +641,6 @@ static void ctl_lost(client_t *cl, const char *error, unsigned cap_ms)
         tunnel_end(cl, msg);
         return;
     }
-    if (cl->ctl_open) {
-        cl->ctl_open = 0;
-        cl->ctl_closing = 1;
-        uv_close((uv_handle_t *)&cl->ctl, on_ctl_lost_closed);
-    }
     if (cl->attempt++ == 0) {
         cl->down_since = uv_now(cl->loop);
         log_warn("%s: lost the control connection to %s (port %u): %s", cl->name, cl->cfg.to,
@@ -636,9 +651,7 @@ static void ctl_lost(client_t *cl, const char *error, unsigned cap_ms)
     unsigned delay = backoff_delay_ms(cl->attempt, cap_ms, r);
     log_info("%s: reconnecting to %s (attempt %u, next try in %.1f s)%s%s", cl->name, cl->cfg.to,
              cl->attempt, delay / 1000.0, cl->attempt > 1 ? ": " : "", cl->attempt > 1 ? why : "");
-    cl->state = CL_WAIT;
-    uv_timer_stop(&cl->timer);
-    uv_timer_start(&cl->timer, on_retry, delay, 0);
+    ctl_schedule(cl, delay);
 }
 
 static void tunnel_on_close(uv_handle_t *h)

@@ -57,6 +57,7 @@ typedef struct {
     struct sockaddr_storage servers[TUNNEL_MAX_TARGETS]; /* its resolved addresses, in order */
     int n_servers;                                       /* 1..TUNNEL_MAX_TARGETS */
     uint16_t port;  /* requested public port, 0 = any */
+    int port_preferred; /* `port` is a wish (remembered): if refused at start, take any */
     const char *secret;             /* NULL: no authentication */
     unsigned heartbeat_timeout_ms;
     const char *name;               /* for logs (copied): "tunnel", "bootstrap", "broker 2" */
