@@ -40,8 +40,8 @@ class UpstreamServerEnv(Env):
                                           addr="0.0.0.0", prefix=self.ns.prefix("s"))
 
 
-def new_env(procs, ns, real, *proxy_args, cls=Env):
-    e = cls(procs, ns, brokers=0, bootstrap_of=real.address(1), proxy_args=proxy_args)
+def new_env(procs, ns, real, *proxy_args, cls=Env, port=9092):
+    e = cls(procs, ns, brokers=0, bootstrap_of=real.address(1), proxy_args=proxy_args, port=port)
     e.real = real
     return e
 
@@ -167,8 +167,8 @@ def test_upstream_server_restart_same_ports(procs, ns, real):
 
 def test_proxy_sigterm_and_restart_same_ports_from_the_state_file(procs, ns, real):
     state = tempfile.mkdtemp(prefix="bore-state-")
-    env = new_env(procs, ns, real, "--state-dir", state, "-p", "0")
-    before = ports_of(env)
+    env = new_env(procs, ns, real, "--state-dir", state, port=0)  # no --port: the memory decides
+    before = env.bootstrap.split(",")
     topic = "proxy-restart"
     env.real.topic(topic, 6)
     members = start_group(env, topic, f"{topic}-readers")
