@@ -256,3 +256,42 @@ def test_local_reconnects_to_the_same_port_through_an_upstream_server(procs):
     procs.upstream_server(*RANGE, addr=srv.addr)
     cl.wait_for(rf"restored on the same port {cl.port} after", timeout=30, start=mark)
     assert echo_through(srv.addr, cl.port) == b"ping"
+
+
+def test_kafka_proxy_remembers_its_ports_and_takes_a_new_one_for_a_port_now_taken(procs, ns, tmp_path):
+    """kafka-proxy (mock cluster): its ports go to ports.json in the state
+    directory; started again it asks for them. Broker 2's port was taken
+    meanwhile (a `bore local` asked for it): broker 2 gets a new port, says
+    so, and the file follows; the others are back on theirs."""
+    from conftest import BORE
+    from kafka_env import SECRET, Env
+    from netns import CLUSTER_TO_SERVER
+    state = str(tmp_path)
+    env = Env(procs, ns, proxy_args=("--state-dir", state), port=0)
+    first = env.bootstrap.split(",")
+    env.proxy.wait_for(r"public ports remembered in .*/ports\.json")
+    saved = json.load(open(f"{state}/ports.json"))
+    (key, ports), = saved["clusters"].items()
+    assert key.startswith(f"{CLUSTER_TO_SERVER}:7835|127.0.0.1:")
+    assert sorted(ports) == ["-1", "1", "2", "3"]
+    assert sorted(f"192.0.2.6:{p}" for p in ports.values()) == sorted(first)
+    env.proxy.p.terminate()
+    assert env.proxy.wait() == 0
+    env.proxy.killed = True
+    taken = ports["2"]
+    squatter = procs.start([*ns.prefix("c"), BORE, "local", "1", "--to", CLUSTER_TO_SERVER, "-s", SECRET,
+                            "--port", str(taken)])
+    squatter.wait_for(rf"listening at {CLUSTER_TO_SERVER}:{taken}$")
+    again = env.start_proxy(env.cluster.bootstrap.split(",")[0], port=0, extra=("--state-dir", state))
+    m = again.wait_for(r"^bootstrap\.servers=(\S+)$", timeout=30, stdout=True)
+    second = m.group(1).split(",")
+    again.wait_for(rf"broker 2: the port it had before, {taken}, is not available \(port already in "
+                   r"use\): asking for a new one")
+    for node in ("-1", "1", "3"):
+        assert f"192.0.2.6:{ports[node]}" in second
+    assert f"192.0.2.6:{taken}" not in second
+    assert second[0] == first[0]  # the bootstrap first, on its old port
+    again.wait_for(r"public ports remembered in .*/ports\.json")
+    now = json.load(open(f"{state}/ports.json"))["clusters"][key]
+    assert now["2"] != taken and f"192.0.2.6:{now['2']}" in second
+    assert {k: v for k, v in now.items() if k != "2"} == {k: v for k, v in ports.items() if k != "2"}
