@@ -121,8 +121,10 @@ def test_server_holds_a_port_and_hands_a_parked_visitor_to_its_returning_client(
     assert json.loads(hello(back, port)) == {"Hello": port}
     srv.wait_for(rf"port {port} handed back to its client .* \(1 visitor waiting\)")
     f = back.frame()
-    while f == b'"Heartbeat"':
+    deadline = time.monotonic() + 5  # heartbeats every 500 ms: the Connection comes first or not at all
+    while f == b'"Heartbeat"' and time.monotonic() < deadline:
         f = back.frame()
+    assert f != b'"Heartbeat"', "the parked visitor was not announced to the returning client"
     uid = json.loads(f)["Connection"]
     a = Ctl(srv.addr)
     a.send(json.dumps({"Accept": uid}).encode() + b"\0")
