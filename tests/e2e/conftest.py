@@ -31,6 +31,7 @@ UPSTREAM_ENV = {"RUST_LOG": "info", "NO_COLOR": "1", "RUST_BACKTRACE": "0"}
 
 _addr_counter = itertools.count(10)
 STATE_ROOT = tempfile.mkdtemp(prefix="bore-e2e-state-")
+__import__("atexit").register(shutil.rmtree, STATE_ROOT, True)
 
 
 class Proc:
