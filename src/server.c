@@ -328,9 +328,9 @@ static void conn_set_state(conn_t *c, enum conn_state to)
 static void on_grace_end(uv_timer_t *t)
 {
     conn_t *c = t->data;
+    conn_close(c); /* the port is free once this returns; c lives until its close callbacks */
     log_info("port %u released: its client (%s) did not come back within %u s", c->port, c->peer,
              c->srv->cfg->grace_ms / 1000);
-    conn_close(c);
 }
 
 /* The control connection of a tunnel ended: the listener stays for --grace,
