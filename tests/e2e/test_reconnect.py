@@ -297,3 +297,43 @@ def test_kafka_proxy_remembers_its_ports_and_takes_a_new_one_for_a_port_now_take
     now = json.load(open(f"{state}/ports.json"))["clusters"][key]
     assert now["2"] != taken and f"192.0.2.6:{now['2']}" in second
     assert {k: v for k, v in now.items() if k != "2"} == {k: v for k, v in ports.items() if k != "2"}
+
+
+def test_kafka_proxy_broker_that_cannot_have_its_port_back_moves_and_clients_learn_it(procs, ns):
+    """kafka-proxy (mock cluster): the server restarts and a stranger takes
+    broker 2's port before the proxy is back: broker 2's tunnel asks again
+    until --reclaim-timeout, then takes a new port and says so; the others
+    are restored; a client's Metadata (through the unchanged bootstrap
+    port) names broker 2's new port."""
+    from conftest import BORE
+    from kafka_env import SECRET, Env
+    from kafka_rig import CLIENTS
+    from netns import CLUSTER_TO_SERVER
+    import subprocess
+    env = Env(procs, ns, proxy_args=("--reclaim-timeout", "1"))
+    old = env.public[2][1]
+    mark = len(env.proxy.lines)
+    # The proxy's link is down while the server restarts and the stranger
+    # (in the server's namespace) takes the port: the stranger comes first.
+    dev = f"bc{ns.names['c'][len('bore'):-1]}"
+    subprocess.run([*ns.prefix("c"), "ip", "link", "set", dev, "down"], check=True)
+    try:
+        env.server.p.kill()
+        env.server.killed = True
+        env.server.p.wait()
+        env.server = env.start_server()
+        squatter = procs.start([*ns.prefix("s"), BORE, "local", "1", "--to", "127.0.0.1", "-s", SECRET,
+                                "--port", str(old)])
+        squatter.wait_for(rf"listening at 127\.0\.0\.1:{old}$")
+    finally:
+        subprocess.run([*ns.prefix("c"), "ip", "link", "set", dev, "up"], check=True)
+    env.proxy.wait_for(rf"broker 2: port {old} is still in use on the server after 1 s: asking for a new "
+                       r"port", timeout=30, start=mark)
+    m = env.proxy.wait_for(rf"broker 2 moved to public port (\d+) \(was {old}\): clients learn it from "
+                           r"their next Metadata", timeout=30, start=mark)
+    new = int(m.group(1))
+    for name in ("bootstrap", "broker 1", "broker 3"):
+        env.proxy.wait_for(rf"{name}: reconnected to .*: restored on the same port", timeout=30, start=mark)
+    md = CLIENTS["kcat"].metadata(f"192.0.2.6:{env.port}", prefix=env.client_ns)
+    ports = {b["id"]: b["port"] for b in md["brokers"]}
+    assert ports[2] == new and ports[1] == env.public[1][1] and ports[3] == env.public[3][1]
