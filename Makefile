@@ -25,8 +25,8 @@ endif
 
 KAFKA   = kafka/kframe kafka/kscan kafka/krewrite kafka/kstream
 GATE    = kafka/ksasl kafka/kgate
-CORE    = log frame uuid msg auth net srcmap splice relay cli resolve state tls tlsca tunnel $(KAFKA) \
-          kafka/kmap kafka/kcheck $(GATE) metrics http status tui kafka/kmetrics
+CORE    = log frame uuid msg auth net srcmap splice relay cli resolve state backoff tls tlsca tunnel \
+          $(KAFKA) kafka/kmap kafka/kcheck kafka/kports $(GATE) metrics http status tui kafka/kmetrics
 SRCS    = $(addprefix src/,$(addsuffix .c,$(CORE) server local kafka/kproxy main))
 OBJS    = $(SRCS:src/%.c=$(BUILD)/%.o) $(BUILD)/status_page.o
 CORE_OBJS = $(addprefix $(BUILD)/,$(addsuffix .o,$(CORE))) $(BUILD)/status_page.o

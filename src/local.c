@@ -97,13 +97,22 @@ static void on_listening(void *ctx, tunnel_t *t, uint16_t port)
     local_t *l = ctx;
     (void)t;
     char at[300];
+    uint16_t before = l->public_port; /* 0 the first time */
     l->public_port = port;
     metrics_set(l->s_port, port);
     metrics_set(l->s_up, 1);
     status_event("the tunnel is public on port %u", port);
     resolve_join(l->cfg->to_host, port, at, sizeof at);
-    log_info("connected to server");
-    log_info("listening at %s", at);
+    if (before == 0) {
+        log_info("connected to server");
+        log_info("listening at %s", at);
+        return;
+    }
+    l->reconnects++;
+    if (port == before)
+        log_info("listening at %s again", at);
+    else
+        log_warn("listening at %s: MOVED from port %u, which could not be had back", at, before);
 }
 
 static void on_closed(void *ctx, tunnel_t *t, const char *error)
@@ -157,7 +166,9 @@ int local_run(const local_config_t *cfg)
     }
     resolve_join(cfg->to_host, cfg->to_port, l.to, sizeof l.to);
     tunnel_config_t tc = {.to = l.to, .port = cfg->port, .secret = cfg->secret,
-                          .heartbeat_timeout_ms = cfg->heartbeat_timeout_ms};
+                          .heartbeat_timeout_ms = cfg->heartbeat_timeout_ms, .name = "tunnel",
+                          .reconnect = cfg->reconnect, .reconnect_attempts = cfg->reconnect_attempts,
+                          .reclaim_ms = cfg->reclaim_ms};
     tc.n_servers = resolve_host(l.loop, cfg->to_host, cfg->to_port, tc.servers, TUNNEL_MAX_TARGETS);
     if (tc.n_servers < 0) {
         fprintf(stderr, "Error: could not connect to %s: %s\n", l.to, uv_strerror(tc.n_servers));

@@ -15,11 +15,15 @@ typedef struct {
     unsigned heartbeat_timeout_ms;
     const char *metrics_ip; /* --metrics: serve /metrics etc. on metrics_ip:metrics_port, or NULL */
     uint16_t metrics_port;
+    int reconnect;               /* --no-reconnect clears it */
+    unsigned reconnect_attempts; /* 0: forever */
+    unsigned reclaim_ms;
 } local_config_t;
 
 /* Runs until SIGINT/SIGTERM (returns 0), or until the tunnel ends: a fatal
- * error or the server closing the control connection (prints "Error: ...",
- * returns 1, so that a supervisor restarts it). */
+ * error at start, reconnecting given up, or (--no-reconnect) the server
+ * closing the control connection (prints "Error: ...", returns 1, so that a
+ * supervisor restarts it). */
 int local_run(const local_config_t *cfg);
 
 #endif

@@ -2,8 +2,9 @@
  * the server or client module.
  *
  * Exit status, every command: 0 for a requested stop (SIGINT, SIGTERM) and
- * for --help/--version; 1 for an error, the server closing a client's tunnel
- * included (a supervisor restarting on failure restarts it); 2 for a usage
+ * for --help/--version; 1 for an error: a client that cannot start, gives up
+ * reconnecting (--reconnect-attempts) or, with --no-reconnect, loses its
+ * tunnel (a supervisor restarting on failure restarts it); 2 for a usage
  * error (as upstream's clap). */
 #include <errno.h>
 #include <openssl/crypto.h>
@@ -45,8 +46,8 @@ static void print_main_help(void)
            "Options:\n"
            "  -h, --help     Print help\n"
            "  -V, --version  Print version\n\n"
-           "Exit status: 0 when stopped by SIGINT (Ctrl-C) or SIGTERM; 1 on an error, the server\n"
-           "closing the tunnel included; 2 on a usage error.\n");
+           "Exit status: 0 when stopped by SIGINT (Ctrl-C) or SIGTERM; 1 on an error (a client\n"
+           "reconnects when its tunnel is lost, unless --no-reconnect); 2 on a usage error.\n");
 }
 
 static int unknown_command(const char *arg)
@@ -121,6 +122,29 @@ static int parse_to(const cli_cmd_t *cmd, const cli_opt_t *to, char *host, size_
     return 0;
 }
 
+#define RECONNECT_OPTS                                                                             \
+    {0, "reconnect-attempts", "N", "BORE_RECONNECT_ATTEMPTS", "0",                                 \
+     "Once connected, give up after N failed attempts to reconnect (0: never give up)", 0, NULL,  \
+     0},                                                                                           \
+        {0, "no-reconnect", NULL, NULL, NULL,                                                      \
+         "Exit when the connection to the server is lost, instead of reconnecting", 0, NULL, 0},   \
+        {0, "reclaim-timeout", "SECONDS", "BORE_RECLAIM_TIMEOUT", "60",                            \
+         "On reconnect, ask this long for the old port while the server says it is in use, then "  \
+         "take a new one",                                                                         \
+         0, NULL, 0}
+
+/* The three RECONNECT_OPTS, from opts[i]. */
+static int parse_reconnect(const cli_cmd_t *cmd, cli_opt_t *o, int *reconnect, unsigned *attempts,
+                           unsigned *reclaim_ms)
+{
+    unsigned secs;
+    if (cli_uint(cmd, &o[0], 0, 1000000000, attempts) || cli_uint(cmd, &o[2], 1, 86400, &secs))
+        return CLI_USAGE;
+    *reconnect = !o[1].given;
+    *reclaim_ms = secs * 1000;
+    return 0;
+}
+
 static int cmd_local(int argc, char **argv)
 {
     cli_opt_t opts[] = {
@@ -133,7 +157,8 @@ static int cmd_local(int argc, char **argv)
         {'s', "secret", "SECRET", "BORE_SECRET", NULL, SECRET_HELP, 0, NULL, 0},
         {0, "secret-file", "PATH", NULL, NULL, SECRET_FILE_HELP, 0, NULL, 0},
         {0, "heartbeat-timeout", "SECONDS", "BORE_HEARTBEAT_TIMEOUT", "15",
-         "Give up when the server has sent nothing for this long", 0, NULL, 0},
+         "Reconnect when the server has sent nothing for this long", 0, NULL, 0},
+        RECONNECT_OPTS,
         {0, "metrics", "[ADDR:]PORT", "BORE_METRICS", NULL, METRICS_HELP, 0, NULL, 0},
     };
     cli_cmd_t cmd = {"local", "Starts a local proxy to the remote server", opts,
@@ -144,10 +169,12 @@ static int cmd_local(int argc, char **argv)
     char to[HOST_CAP], secret[SECRET_MAX], mip[64];
     local_config_t cfg = {.local_host = opts[1].value, .to_host = to};
     unsigned hb, local_port;
-    if (cli_uint(&cmd, &opts[0], 1, 65535, &local_port) || parse_to(&cmd, &opts[2], to, sizeof to, &cfg.to_port) ||
+    if (cli_uint(&cmd, &opts[0], 1, 65535, &local_port) ||
+        parse_to(&cmd, &opts[2], to, sizeof to, &cfg.to_port) ||
         cli_u16(&cmd, &opts[3], &cfg.port) || cli_uint(&cmd, &opts[6], 1, 86400, &hb) ||
+        parse_reconnect(&cmd, &opts[7], &cfg.reconnect, &cfg.reconnect_attempts, &cfg.reclaim_ms) ||
         load_secret(&cmd, &opts[4], &opts[5], secret, sizeof secret) ||
-        parse_metrics(&cmd, &opts[7], mip, sizeof mip, &cfg.metrics_port))
+        parse_metrics(&cmd, &opts[10], mip, sizeof mip, &cfg.metrics_port))
         return CLI_USAGE;
     if (mip[0]) cfg.metrics_ip = mip;
     cfg.local_port = (uint16_t)local_port;
@@ -201,6 +228,10 @@ static int cmd_server(int argc, char **argv)
         {0, "max-relay-memory", "MIB", "BORE_MAX_RELAY_MEMORY", "256",
          "Buffer memory all relays may hold, in MiB, beyond 8 KiB each", 0, NULL, 0},
         {0, "metrics", "[ADDR:]PORT", "BORE_METRICS", NULL, METRICS_HELP, 0, NULL, 0},
+        {0, "grace", "SECONDS", "BORE_GRACE", "30",
+         "Keep a tunnel's port this long after its control connection ends, for its client to "
+         "take back (0: free it at once)",
+         0, NULL, 0},
     };
     cli_cmd_t cmd = {"server", "Runs the remote proxy server", opts, sizeof opts / sizeof opts[0]};
     int rc = cli_parse(&cmd, argc, argv);
@@ -209,7 +240,7 @@ static int cmd_server(int argc, char **argv)
     char secret[SECRET_MAX], mip[64];
     server_config_t cfg = {.bind_addr = opts[4].value};
     cfg.bind_tunnels = opts[6].value ? opts[6].value : cfg.bind_addr;
-    unsigned control_port;
+    unsigned control_port, grace;
     if (cli_u16(&cmd, &opts[0], &cfg.min_port) || cli_u16(&cmd, &opts[1], &cfg.max_port) ||
         check_ip(&cmd, &opts[4]) || cli_uint(&cmd, &opts[5], 1, 65535, &control_port) ||
         check_ip(&cmd, &opts[6]) || cli_uint(&cmd, &opts[7], 1, 1000000, &cfg.max_handshakes) ||
@@ -220,9 +251,11 @@ static int cmd_server(int argc, char **argv)
         cli_uint(&cmd, &opts[12], 1, 1000000, &cfg.max_relays) ||
         cli_uint(&cmd, &opts[13], 1, 1000000, &cfg.max_relays_per_tunnel) ||
         cli_uint(&cmd, &opts[14], 1, 1u << 20, &cfg.max_relay_memory_mib) ||
-        parse_metrics(&cmd, &opts[15], mip, sizeof mip, &cfg.metrics_port))
+        parse_metrics(&cmd, &opts[15], mip, sizeof mip, &cfg.metrics_port) ||
+        cli_uint(&cmd, &opts[16], 0, 86400, &grace))
         return CLI_USAGE;
     if (mip[0]) cfg.metrics_ip = mip;
+    cfg.grace_ms = grace * 1000;
     cfg.control_port = (uint16_t)control_port;
     if (cfg.min_port > cfg.max_port) {
         fprintf(stderr, "error: port range is empty\n");
@@ -374,6 +407,9 @@ static int cmd_kafka_proxy(int argc, char **argv)
         KP_BROKER_CA,
         KP_BROKER_CERT,
         KP_BROKER_KEY,
+        KP_RECONNECT_ATTEMPTS, /* the three RECONNECT_OPTS, in order */
+        KP_NO_RECONNECT,
+        KP_RECLAIM_TIMEOUT,
         KP_N_OPTS
     };
     cli_opt_t opts[KP_N_OPTS] = {
@@ -388,7 +424,7 @@ static int cmd_kafka_proxy(int argc, char **argv)
          "Host name clients use to reach the remote server [default: the --to host]", 0, NULL, 0},
         [KP_PORT] = {'p', "port", "PORT", NULL, "0", "Public port of the bootstrap address (0: any)", 0, NULL, 0},
         [KP_HEARTBEAT] = {0, "heartbeat-timeout", "SECONDS", "BORE_HEARTBEAT_TIMEOUT", "15",
-         "Give up when the server has sent nothing for this long", 0, NULL, 0},
+         "Reconnect when the server has sent nothing for this long", 0, NULL, 0},
         [KP_MAX_FRAME] = {0, "max-frame-size", "BYTES", NULL, "104857600",
          "Largest Kafka response the proxy buffers to rewrite", 0, NULL, 0},
         [KP_MAP] = {0, "map", "ADVERTISED_HOST:PORT=HOST:PORT", NULL, NULL,
@@ -447,6 +483,7 @@ static int cmd_kafka_proxy(int argc, char **argv)
         [KP_BROKER_CERT] = {0, "broker-cert", "FILE", NULL, NULL,
          "With --broker-tls: a client certificate (PEM) for brokers that require one", 0, NULL, 0},
         [KP_BROKER_KEY] = {0, "broker-key", "FILE", NULL, NULL, "The private key of --broker-cert (PEM)", 0, NULL, 0},
+        [KP_RECONNECT_ATTEMPTS] = RECONNECT_OPTS,
     };
     cli_cmd_t cmd = {"kafka-proxy",
                      "Exposes every broker of a Kafka cluster through the remote server", opts,
@@ -488,6 +525,8 @@ static int cmd_kafka_proxy(int argc, char **argv)
         cli_uint(&cmd, &opts[KP_HEARTBEAT], 1, 86400, &hb) ||
         cli_uint(&cmd, &opts[KP_AUTH_DEADLINE], 1, 3600, &deadline) ||
         cli_uint(&cmd, &opts[KP_MAX_FRAME], 1024, 1u << 30, &max_frame) ||
+        parse_reconnect(&cmd, &opts[KP_RECONNECT_ATTEMPTS], &cfg.reconnect,
+                        &cfg.reconnect_attempts, &cfg.reclaim_ms) ||
         load_secret(&cmd, &opts[KP_SECRET], &opts[KP_SECRET_FILE], secret, sizeof secret) ||
         parse_metrics(&cmd, &opts[KP_METRICS], mip, sizeof mip, &cfg.metrics_port)) {
         kmap_free(&maps);

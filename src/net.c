@@ -2,6 +2,7 @@
 #include "net.h"
 
 #include <errno.h>
+#include <netinet/tcp.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
@@ -162,6 +163,19 @@ void net_tune(uv_tcp_t *handle, unsigned keepalive_secs)
 {
     (void)uv_tcp_nodelay(handle, 1);
     if (keepalive_secs > 0) (void)uv_tcp_keepalive(handle, 1, keepalive_secs);
+}
+
+void net_detect_dead_peer(uv_tcp_t *handle, unsigned secs)
+{
+    uv_os_fd_t fd;
+    if (secs == 0 || uv_fileno((const uv_handle_t *)handle, &fd) != 0) return;
+    int on = 1, idle = (int)(secs / 4 ? secs / 4 : 1), intvl = idle, cnt = 3;
+    unsigned timeout_ms = secs * 1000;
+    (void)setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof on);
+    (void)setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof idle);
+    (void)setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof intvl);
+    (void)setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof cnt);
+    (void)setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &timeout_ms, sizeof timeout_ms);
 }
 
 const char *net_peer(const uv_tcp_t *handle, char buf[NET_ADDR_STRLEN])

@@ -61,6 +61,11 @@ int net_adopt(uv_loop_t *loop, uv_tcp_t *handle, int fd, int *initialised);
  * these are optimisations on an already working socket. */
 void net_tune(uv_tcp_t *handle, unsigned keepalive_secs);
 
+/* A peer that vanished (power cut, NAT that forgot the flow) is noticed in
+ * about `secs` seconds: keepalive probes from secs/4 of silence, and
+ * TCP_USER_TIMEOUT for data left unacknowledged that long. */
+void net_detect_dead_peer(uv_tcp_t *handle, unsigned secs);
+
 /* The peer's "ip:port", or "?" if unknown. */
 const char *net_peer(const uv_tcp_t *handle, char buf[NET_ADDR_STRLEN]);
 

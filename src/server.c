@@ -4,6 +4,8 @@
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
 #include <stdio.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -29,11 +31,14 @@
 #define CONN_RBUF 1024        /* pre-relay input cap per connection */
 #define CTL_OUTQ_MAX 65536    /* queued control output before a peer counts as stuck */
 #define KEEPALIVE_SECS 30
+#define DEAD_PEER_SECS 20 /* a vanished client is noticed in about this long */
 #define VISITOR_BUCKETS 4096
 
-enum conn_state { CONN_AUTH, CONN_HELLO, CONN_TUNNEL, CONN_RELAY, CONN_CLOSING };
+/* CONN_HELD: a tunnel whose control connection ended, its port kept for
+ * --grace so that its client can take it back (with its parked visitors). */
+enum conn_state { CONN_AUTH, CONN_HELLO, CONN_TUNNEL, CONN_RELAY, CONN_CLOSING, CONN_HELD };
 
-static const char *const state_names[] = {"auth", "hello", "tunnel", "relay", "closing"};
+static const char *const state_names[] = {"auth", "hello", "tunnel", "relay", "closing", "held"};
 
 typedef struct server server_t;
 
@@ -47,6 +52,8 @@ typedef struct conn {
     int open_handles;    /* freed when this drops to 0 */
     int has_listener;
     int close_after_write;
+    int no_grace;    /* dropped for misbehaving: the port is freed at once */
+    uint64_t held_since;
     uint16_t port;
     uint8_t challenge[16];
     list_t parked;       /* visitor_t.tunnel_link */
@@ -138,7 +145,7 @@ static void on_ctl_write(uv_write_t *req, int status)
     conn_t *c = req->data; /* not handle->data: a relay may own the handle now */
     free(req);
     c->ctl_writing = NULL;
-    if (c->state == CONN_CLOSING || c->state == CONN_RELAY) return;
+    if (c->state == CONN_CLOSING || c->state == CONN_RELAY || c->state == CONN_HELD) return;
     if (status < 0) {
         conn_close(c);
         return;
@@ -198,6 +205,7 @@ static void conn_send(conn_t *c, const uint8_t *p, size_t n, int close_after)
         if (others + sizeof(ctl_write_t) + len > CTL_OUTQ_MAX) {
             log_warn("%s is not reading its control connection; dropping it (%zu bytes queued)",
                      c->peer, ctl_queued(c));
+            c->no_grace = 1; /* stuck, not lost: its port is not kept */
             conn_close(c);
             return;
         }
@@ -334,20 +342,52 @@ static void conn_set_state(conn_t *c, enum conn_state to)
             s->n_handshakes--;
             srcmap_remove(&s->handshakes_by_src, &c->src);
         }
-    } else if (c->state == CONN_TUNNEL) {
+    } else if (c->state == CONN_TUNNEL || c->state == CONN_HELD) {
         s->n_tunnels--;
     }
-    if (to == CONN_TUNNEL) s->n_tunnels++;
+    if (to == CONN_TUNNEL || to == CONN_HELD) s->n_tunnels++;
     c->state = to;
+}
+
+static void on_grace_end(uv_timer_t *t)
+{
+    conn_t *c = t->data;
+    conn_close(c); /* the port is free once this returns; c lives until its close callbacks */
+    log_info("port %u released: its client (%s) did not come back within %u s", c->port, c->peer,
+             c->srv->cfg->grace_ms / 1000);
+}
+
+/* The control connection of a tunnel ended: the listener stays for --grace,
+ * visitors arriving meanwhile are parked as usual (10 s each), and the first
+ * Hello asking for exactly this port takes it all (tunnel_take_back). */
+static void conn_hold(conn_t *c)
+{
+    server_t *s = c->srv;
+    log_info("tunnel on port %u: the control connection from %s ended; holding the port for %u s "
+             "for its client to come back",
+             c->port, c->peer, s->cfg->grace_ms / 1000);
+    conn_set_state(c, CONN_HELD);
+    c->held_since = uv_now(s->loop);
+    uv_close((uv_handle_t *)&c->tcp, conn_on_close);
+    uv_timer_stop(&c->timer);
+    uv_timer_start(&c->timer, on_grace_end, s->cfg->grace_ms, 0);
 }
 
 static void conn_close(conn_t *c)
 {
     if (c->state == CONN_CLOSING || c->state == CONN_RELAY) return;
     server_t *s = c->srv;
-    if (c->state == CONN_TUNNEL) {
-        log_info("tunnel on port %u closed (%s)", c->port, c->peer);
-        status_event("tunnel on port %u closed (%s)", c->port, c->peer);
+    int held = c->state == CONN_HELD;
+    if (c->state == CONN_TUNNEL && !s->stopping && s->cfg->grace_ms > 0 && c->has_listener &&
+        !c->no_grace) {
+        conn_hold(c);
+        return;
+    }
+    if (c->state == CONN_TUNNEL || held) {
+        if (!held) {
+            log_info("tunnel on port %u closed (%s)", c->port, c->peer);
+            status_event("tunnel on port %u closed (%s)", c->port, c->peer);
+        }
         for (size_t i = 0; i < sizeof c->ms / sizeof c->ms[0]; i++) {
             metrics_remove(c->ms[i]);
             c->ms[i] = NULL;
@@ -357,7 +397,7 @@ static void conn_close(conn_t *c)
     }
     conn_set_state(c, CONN_CLOSING);
     list_remove(&c->link);
-    uv_close((uv_handle_t *)&c->tcp, conn_on_close);
+    if (!held) uv_close((uv_handle_t *)&c->tcp, conn_on_close);
     uv_close((uv_handle_t *)&c->timer, conn_on_close);
     if (c->has_listener) net_listener_close(&c->listener, conn_on_close);
 }
@@ -454,6 +494,12 @@ static void on_visitor(net_listener_t *l, int fd, int status)
     arm_expiry(s);
 
     char peer[NET_ADDR_STRLEN];
+    if (c->state == CONN_HELD) {
+        /* Announced to the client when it comes back, if within 10 s. */
+        log_info("new visitor %s on port %u, parked until its client comes back",
+                 net_peer(&v->tcp, peer), c->port);
+        return;
+    }
     log_info("new visitor %s on port %u", net_peer(&v->tcp, peer), c->port);
     uint8_t out[FRAME_MAX + 1];
     conn_send_with_heartbeat(c, out, msg_encode_uuid(MSG_CONNECTION, v->uuid, out, sizeof out));
@@ -528,21 +574,79 @@ static void tunnel_metrics(conn_t *c)
     status_event("new tunnel on port %u for %s", c->port, c->peer);
 }
 
+/* The held tunnel on `port`, or NULL. */
+static conn_t *held_find(server_t *s, uint16_t port)
+{
+    for (list_t *e = s->conns.next; e != &s->conns; e = e->next) {
+        conn_t *h = LIST_ENTRY(e, conn_t, link);
+        if (h->state == CONN_HELD && h->port == port) return h;
+    }
+    return NULL;
+}
+
+/* Hello(port) for a held port: c takes over its listener (the same socket,
+ * so nothing in its backlog is lost) and its parked visitors. With a
+ * secret, c has authenticated. Returns NULL or the error text to send. */
+static const char *tunnel_take_back(conn_t *c, conn_t *h)
+{
+    server_t *s = c->srv;
+    int fd = fcntl(h->listener.fd, F_DUPFD_CLOEXEC, 0);
+    if (fd < 0) {
+        log_error("cannot hand port %u back: %s", h->port, uv_strerror(uv_translate_sys_error(errno)));
+        return "failed to bind to port";
+    }
+    int initialised;
+    int rc = net_listener_start(s->loop, &c->listener, fd, on_visitor, &initialised);
+    c->listener.poll.data = c;
+    if (initialised) {
+        c->has_listener = 1;
+        c->open_handles++;
+    }
+    if (rc != 0) {
+        log_error("cannot hand port %u back: %s", h->port, uv_strerror(rc));
+        return "failed to bind to port";
+    }
+    c->port = h->port;
+    unsigned moved = 0;
+    while (!list_empty(&h->parked)) {
+        visitor_t *v = LIST_ENTRY(h->parked.next, visitor_t, tunnel_link);
+        list_remove(&v->tunnel_link);
+        list_push(&c->parked, &v->tunnel_link);
+        v->tunnel = c;
+        h->n_parked--;
+        c->n_parked++;
+        moved++;
+    }
+    log_info("port %u handed back to its client %s after %.1f s (%u visitor%s waiting)", c->port,
+             c->peer, (double)(uv_now(s->loop) - h->held_since) / 1000.0, moved,
+             moved == 1 ? "" : "s");
+    conn_close(h);
+    return NULL;
+}
+
 static void handle_hello(conn_t *c, uint16_t want)
 {
-    const char *err = open_tunnel(c, want);
+    server_t *s = c->srv;
+    conn_t *h = want != 0 ? held_find(s, want) : NULL;
+    const char *err = h != NULL ? tunnel_take_back(c, h) : open_tunnel(c, want);
     if (err != NULL) {
         metrics_add(m_failed[HS_PORT_REFUSED], 1);
         conn_send_error(c, err);
         return;
     }
     conn_set_state(c, CONN_TUNNEL);
-    log_info("new tunnel on port %u for %s", c->port, c->peer);
+    if (h == NULL) log_info("new tunnel on port %u for %s", c->port, c->peer);
     tunnel_metrics(c);
     net_tune(&c->tcp, KEEPALIVE_SECS);
+    net_detect_dead_peer(&c->tcp, DEAD_PEER_SECS);
     uv_timer_start(&c->timer, on_heartbeat, HEARTBEAT_MS, HEARTBEAT_MS);
     uint8_t out[FRAME_MAX + 1];
     conn_send_with_heartbeat(c, out, msg_encode_port(MSG_HELLO, c->port, out, sizeof out));
+    /* The visitors that came while the port was held, announced again. */
+    for (list_t *e = c->parked.next; e != &c->parked && c->state == CONN_TUNNEL; e = e->next) {
+        visitor_t *v = LIST_ENTRY(e, visitor_t, tunnel_link);
+        conn_send_with_heartbeat(c, out, msg_encode_uuid(MSG_CONNECTION, v->uuid, out, sizeof out));
+    }
 }
 
 static void on_relay_end(void *user)

@@ -9,7 +9,14 @@
  * Beyond upstream: caps on handshakes in flight (shared fairly between
  * source addresses), tunnels, parked visitors and relays (per tunnel and in
  * total), and the memory relays hold in buffers; TCP keepalive on control connections;
- * a control peer that stops reading is dropped; clean SIGINT/SIGTERM exit. */
+ * a control peer that stops reading is dropped; clean SIGINT/SIGTERM exit.
+ *
+ * Ports survive their client's reconnect: a control connection that ends
+ * (or whose peer vanished: keepalive and TCP_USER_TIMEOUT notice it in about
+ * 20 s) leaves its listener open for grace_ms (--grace). Visitors arriving
+ * meanwhile are parked as usual; the first Hello asking for exactly that
+ * port (authenticated, when there is a secret) takes the port and its parked
+ * visitors. No new wire message: upstream clients get the same. */
 #ifndef BORE_SERVER_H
 #define BORE_SERVER_H
 
@@ -32,6 +39,7 @@ typedef struct {
     unsigned max_relay_memory_mib; /* relay buffer budget (relay.h) */
     const char *metrics_ip; /* --metrics: serve /metrics etc. on metrics_ip:metrics_port, or NULL */
     uint16_t metrics_port;
+    unsigned grace_ms; /* a tunnel's port is kept this long after its control connection ends */
 } server_config_t;
 
 /* Runs until SIGINT/SIGTERM (returns 0); 1 if it cannot listen. */

@@ -2,12 +2,14 @@
 #include "tunnel.h"
 
 #include <openssl/crypto.h>
+#include <openssl/rand.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "auth.h"
+#include "backoff.h"
 #include "frame.h"
 #include "list.h"
 #include "log.h"
@@ -18,9 +20,11 @@
 
 #define HANDSHAKE_MS 3000 /* §6 */
 #define KEEPALIVE_SECS 30
+#define PORT_RETRY_CAP_MS 2000 /* "port already in use": the server only has to notice */
 #define NO_CHALLENGE_HINT " (no authentication challenge: does the server have a secret?)"
 
-enum cl_state { CL_CONNECT, CL_CHALLENGE, CL_HELLO, CL_RUNNING, CL_DONE };
+/* CL_WAIT: the control connection was lost; the next attempt is due. */
+enum cl_state { CL_CONNECT, CL_CHALLENGE, CL_HELLO, CL_RUNNING, CL_WAIT, CL_DONE };
 enum acc_state { ACC_CONNECT, ACC_CHALLENGE, ACC_SEND, ACC_LOCAL, ACC_RELAY, ACC_CLOSING };
 
 struct tunnel {
@@ -30,6 +34,13 @@ struct tunnel {
     uint8_t key[AUTH_KEY_LEN];
     enum cl_state state;
     uint16_t port; /* the public port, once listening */
+    uint16_t want; /* the port Hello asks for: --port, then the one we had */
+    int was_connected;   /* reconnecting rather than starting */
+    unsigned attempt;    /* reconnect attempts since the connection was lost */
+    uint64_t down_since; /* when it was lost */
+    uint64_t reclaim_deadline; /* after the first "port already in use": then a new port */
+    int ctl_closing;     /* the lost control handle is not closed yet */
+    char name[48];       /* cfg.name, copied */
     struct sockaddr_storage targets[TUNNEL_MAX_TARGETS];
     int n_targets;
     int local_pref; /* the target address that answered last */
@@ -68,18 +79,21 @@ typedef struct accept_conn {
 } accept_t;
 
 static void tunnel_end(client_t *cl, const char *error);
+static void ctl_lost(client_t *cl, const char *error, unsigned cap_ms);
+static void ctl_schedule(client_t *cl, unsigned delay_ms);
 
-/* Ends the tunnel with an error, reported through handler.on_closed. */
+/* The control connection failed: reconnect (tunnel_config_t.reconnect), or
+ * end the tunnel with the error, reported through handler.on_closed. */
 static void client_fail(client_t *cl, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void client_fail(client_t *cl, const char *fmt, ...)
 {
-    if (cl->state == CL_DONE) return;
+    if (cl->state == CL_DONE || cl->state == CL_WAIT) return;
     char error[512];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(error, sizeof error, fmt, ap);
     va_end(ap);
-    tunnel_end(cl, error);
+    ctl_lost(cl, error, BACKOFF_CAP_MS);
 }
 
 /* The Authenticate answering `challenge` (nothing when it is NULL, i.e. no
@@ -350,7 +364,7 @@ static void send_hello(client_t *cl, const uint8_t *challenge)
 {
     uint8_t out[2 * (FRAME_MAX + 1)];
     int n = encode_answer(cl, challenge, out, sizeof out);
-    int k = n < 0 ? -1 : msg_encode_port(MSG_HELLO, cl->cfg.port, out + n, sizeof out - (size_t)n);
+    int k = n < 0 ? -1 : msg_encode_port(MSG_HELLO, cl->want, out + n, sizeof out - (size_t)n);
     if (k < 0) {
         client_fail(cl, "cannot compute the authentication tag or encode Hello");
         return;
@@ -373,16 +387,57 @@ static void handle_ctl_msg(client_t *cl, const msg_t *m)
     case CL_HELLO:
         if (m->type == MSG_HELLO) {
             cl->state = CL_RUNNING;
+            uint16_t old = cl->port;
             cl->port = m->port;
             /* Repeating, so that uv_timer_again re-arms it on every message. */
             uv_timer_start(&cl->timer, on_ctl_timeout, cl->cfg.heartbeat_timeout_ms,
                            cl->cfg.heartbeat_timeout_ms);
+            if (cl->was_connected) {
+                double down = (double)(uv_now(cl->loop) - cl->down_since) / 1000.0;
+                if (m->port == old)
+                    log_info("%s: reconnected to %s: restored on the same port %u after %.1f s "
+                             "(attempt %u)", cl->name, cl->cfg.to, m->port, down, cl->attempt);
+                else
+                    log_warn("%s: reconnected to %s after %.1f s, but MOVED to a new port: %u "
+                             "(port %u could not be had back)", cl->name, cl->cfg.to, down,
+                             m->port, old);
+            } else {
+                log_info("%s: connected to %s, public on port %u", cl->name, cl->cfg.to, m->port);
+            }
+            cl->was_connected = 1;
+            cl->want = m->port;
+            cl->attempt = 0;
+            cl->reclaim_deadline = 0;
             cl->handler.on_listening(cl->handler.ctx, cl, m->port);
         } else if (m->type == MSG_ERROR) {
             /* The wire text is upstream's; the facts are ours to add. */
-            if (cl->cfg.port != 0 &&
+            if (cl->was_connected && cl->want != 0 && strcmp(m->text, "port already in use") == 0) {
+                /* Our old control connection, not noticed dead yet, or a
+                 * stranger: wait for the server, then take a new port. */
+                uint64_t now = uv_now(cl->loop);
+                if (cl->reclaim_deadline == 0) cl->reclaim_deadline = now + cl->cfg.reclaim_ms;
+                char why[128];
+                if (now < cl->reclaim_deadline) {
+                    snprintf(why, sizeof why, "port %u is still in use on the server (asking again "
+                             "for up to %.0f s more)", cl->want,
+                             (double)(cl->reclaim_deadline - now) / 1000.0);
+                    ctl_lost(cl, why, PORT_RETRY_CAP_MS);
+                } else {
+                    log_warn("%s: port %u is still in use on the server after %u s: asking for a "
+                             "new port", cl->name, cl->want, cl->cfg.reclaim_ms / 1000);
+                    cl->want = 0;
+                    snprintf(why, sizeof why, "port %u is taken", cl->port);
+                    ctl_lost(cl, why, PORT_RETRY_CAP_MS);
+                }
+            } else if (!cl->was_connected && cl->cfg.port_preferred && cl->want != 0 &&
+                       (strstr(m->text, "port") != NULL || strcmp(m->text, "permission denied") == 0)) {
+                log_warn("%s: the port it had before, %u, is not available (%s): asking for a new one",
+                         cl->name, cl->want, m->text);
+                cl->want = 0;
+                ctl_schedule(cl, 0);
+            } else if (cl->want != 0 &&
                 (strstr(m->text, "port") != NULL || strcmp(m->text, "permission denied") == 0))
-                client_fail(cl, "server error: %s (port %u was requested)", m->text, cl->cfg.port);
+                client_fail(cl, "server error: %s (port %u was requested)", m->text, cl->want);
             else
                 client_fail(cl, "server error: %s", m->text);
         } else if (m->type == MSG_CHALLENGE) {
@@ -445,7 +500,7 @@ static void on_ctl_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     cl->rlen -= off;
     if (!eof) return;
     if (cl->state == CL_RUNNING) {
-        tunnel_end(cl, NULL);
+        ctl_lost(cl, NULL, BACKOFF_CAP_MS);
     } else {
         /* Waiting for a Challenge, EOF is the server's own 3 s deadline
          * racing ours: the same cause, so the same message. */
@@ -532,6 +587,73 @@ static void ctl_connect_failed(client_t *cl, int error)
 
 /* ---- lifecycle ------------------------------------------------------------- */
 
+static void on_ctl_lost_closed(uv_handle_t *h)
+{
+    client_t *cl = h->data;
+    cl->ctl_closing = 0;
+    tunnel_on_close(h);
+}
+
+static void on_retry(uv_timer_t *t)
+{
+    client_t *cl = t->data;
+    if (cl->state != CL_WAIT) return;
+    if (cl->ctl_closing) { /* not yet: a close callback is due in this loop turn */
+        uv_timer_start(&cl->timer, on_retry, 10, 0);
+        return;
+    }
+    cl->state = CL_CONNECT;
+    cl->server_idx = 0;
+    cl->rlen = 0;
+    ctl_connect(cl);
+}
+
+/* Drops the control connection and connects again in delay_ms. */
+static void ctl_schedule(client_t *cl, unsigned delay_ms)
+{
+    if (cl->ctl_open) {
+        cl->ctl_open = 0;
+        cl->ctl_closing = 1;
+        uv_close((uv_handle_t *)&cl->ctl, on_ctl_lost_closed);
+    }
+    cl->state = CL_WAIT;
+    uv_timer_stop(&cl->timer);
+    uv_timer_start(&cl->timer, on_retry, delay_ms, 0);
+}
+
+/* The control connection is gone (error NULL: the server closed it) or an
+ * attempt to bring it back failed. Once connected, a tunnel reconnects
+ * (unless cfg.reconnect is 0) after a backoff delay capped at cap_ms, up to
+ * cfg.reconnect_attempts times (0: forever), asking for the port it had.
+ * Accept connections and relays already open are separate TCP connections
+ * and carry on. Before the first connection, errors end the tunnel. */
+static void ctl_lost(client_t *cl, const char *error, unsigned cap_ms)
+{
+    if (cl->state == CL_DONE || cl->state == CL_WAIT) return;
+    if (!cl->cfg.reconnect || !cl->was_connected) {
+        tunnel_end(cl, error);
+        return;
+    }
+    const char *why = error ? error : "the server closed the connection";
+    if (cl->cfg.reconnect_attempts != 0 && cl->attempt >= cl->cfg.reconnect_attempts) {
+        char msg[640];
+        snprintf(msg, sizeof msg, "gave up reconnecting after %u attempts: %s", cl->attempt, why);
+        tunnel_end(cl, msg);
+        return;
+    }
+    if (cl->attempt++ == 0) {
+        cl->down_since = uv_now(cl->loop);
+        log_warn("%s: lost the control connection to %s (port %u): %s", cl->name, cl->cfg.to,
+                 cl->port, why);
+    }
+    uint32_t r = 0;
+    if (RAND_bytes((unsigned char *)&r, sizeof r) != 1) r = (uint32_t)uv_hrtime();
+    unsigned delay = backoff_delay_ms(cl->attempt, cap_ms, r);
+    log_info("%s: reconnecting to %s (attempt %u, next try in %.1f s)%s%s", cl->name, cl->cfg.to,
+             cl->attempt, delay / 1000.0, cl->attempt > 1 ? ": " : "", cl->attempt > 1 ? why : "");
+    ctl_schedule(cl, delay);
+}
+
 static void tunnel_on_close(uv_handle_t *h)
 {
     client_t *cl = h->data;
@@ -582,6 +704,8 @@ tunnel_t *tunnel_open(uv_loop_t *loop, const tunnel_config_t *cfg, const tunnel_
     cl->cfg = *cfg;
     cl->handler = *handler;
     cl->loop = loop;
+    cl->want = cfg->port;
+    snprintf(cl->name, sizeof cl->name, "%s", cfg->name ? cfg->name : "tunnel");
     list_init(&cl->accepts);
     if (cfg->secret) auth_key(cfg->secret, strlen(cfg->secret), cl->key);
     if (cl->cfg.n_servers < 1 || cl->cfg.n_servers > TUNNEL_MAX_TARGETS) cl->cfg.n_servers = 1;

@@ -10,7 +10,18 @@
  * tunnel's target, trying each of its addresses (the last one that worked
  * first); the connected pair is handed to the owner (handler.on_pair),
  * which relays. A server that sends nothing for heartbeat_timeout_ms is
- * declared dead. */
+ * declared dead.
+ *
+ * Reconnect (cfg.reconnect): once the tunnel has been public, losing the
+ * control connection - closed, broken, or silent - is not the end: the
+ * tunnel connects again after an exponential backoff with jitter
+ * (backoff.h: ~0.5 s doubling to 30 s), and asks with the ordinary Hello for
+ * the port it had (our server keeps it for its --grace; any server gives it
+ * if it is free). "port already in use" is asked again every <= 2 s for
+ * reclaim_ms, then the tunnel takes a new port and says so. on_listening is
+ * called again with the port; logs name each step (lost, reconnecting:
+ * attempt and delay, restored on the same port, moved). Visitors' connections
+ * already relayed are separate TCP connections and keep flowing. */
 #ifndef BORE_TUNNEL_H
 #define BORE_TUNNEL_H
 
@@ -25,10 +36,12 @@
 typedef struct tunnel tunnel_t;
 
 typedef struct {
-    /* The server answered Hello: the tunnel is public on `port`. */
+    /* The server answered Hello: the tunnel is public on `port` (again, after
+     * a reconnect: compare with the previous port). */
     void (*on_listening)(void *ctx, tunnel_t *t, uint16_t port);
     /* The tunnel has ended: `error` is NULL when the server closed the
-     * control connection. The tunnel frees itself after this returns. */
+     * control connection (and reconnecting is off). The tunnel frees itself
+     * after this returns. */
     void (*on_closed)(void *ctx, tunnel_t *t, const char *error);
     /* A visitor is connected end to end. On 0 the callee owns both handles
      * (returned through the release callbacks); `first` bytes read from the
@@ -44,8 +57,13 @@ typedef struct {
     struct sockaddr_storage servers[TUNNEL_MAX_TARGETS]; /* its resolved addresses, in order */
     int n_servers;                                       /* 1..TUNNEL_MAX_TARGETS */
     uint16_t port;  /* requested public port, 0 = any */
+    int port_preferred; /* `port` is a wish (remembered): if refused at start, take any */
     const char *secret;             /* NULL: no authentication */
     unsigned heartbeat_timeout_ms;
+    const char *name;               /* for logs (copied): "tunnel", "bootstrap", "broker 2" */
+    int reconnect;                  /* once connected, come back when the connection is lost */
+    unsigned reconnect_attempts;    /* give up after this many failed attempts; 0: never */
+    unsigned reclaim_ms; /* keep asking for our port this long after "port already in use" */
 } tunnel_config_t;
 
 /* Starts connecting; never calls a handler before returning. NULL on OOM. */

@@ -8,8 +8,9 @@
 
 #include "kcheck.h"
 #include "kgate.h"
-#include "ksasl.h"
 #include "kmetrics.h"
+#include "kports.h"
+#include "ksasl.h"
 #include "kstream.h"
 #include "kwire.h"
 #include "metrics.h"
@@ -51,6 +52,8 @@ typedef struct node {
     uint16_t public_port; /* 0 until the tunnel listens */
     list_t waiters;       /* kconn_t.wait_link: responses waiting for public_port */
     uv_getaddrinfo_t gai;
+    struct sockaddr_storage addrs[TUNNEL_MAX_TARGETS]; /* resolved, for the bootstrap's failover */
+    int n_addrs;
     int opened;    /* the tunnel was opened (it may have ended since) */
     int resolving;
     int resolve_again; /* the address changed while resolving */
@@ -111,6 +114,10 @@ struct kproxy {
     tls_conn_t *probe_tls;
     uint8_t *probe_cipher; /* the probe's reads, before decryption */
     char tls_ca[STATE_PATH_MAX]; /* the generated CA clients trust, or "" (own certificate) */
+    /* the ports remembered in the state directory (kports.h) */
+    kports_t *ports; /* NULL: no state directory */
+    char state_dir[STATE_PATH_MAX];
+    char ports_key[2 * ADDR_MAX + 2];
 };
 
 static void px_stop(kproxy_t *px, int code);
@@ -190,16 +197,88 @@ static void node_open(node_t *n);
 static void node_check(node_t *n);
 static void maybe_ready(kproxy_t *px);
 
+/* Remembers every node's public port in the state directory, if changed. */
+static void save_ports(kproxy_t *px)
+{
+    if (px->ports == NULL) return;
+    int changed = 0;
+    for (list_t *e = px->nodes.next; e != &px->nodes; e = e->next) {
+        node_t *m = LIST_ENTRY(e, node_t, link);
+        if (m->public_port == 0 || kports_get(px->ports, m->id) == m->public_port) continue;
+        kports_set(px->ports, m->id, m->public_port);
+        changed = 1;
+    }
+    if (changed && kports_save(px->state_dir, px->ports_key, px->ports) == 0)
+        log_debug("public ports remembered in %s/%s", px->state_dir, KPORTS_FILE);
+}
+
+/* bootstrap.servers=: the bootstrap address, then every broker's public
+ * address, as Kafka users expect of a bootstrap list. */
+static void print_bootstrap_servers(kproxy_t *px)
+{
+    node_t *bs = node_find(px, -1);
+    printf("bootstrap.servers=%s:%u", px->cfg->advertised_host, bs ? bs->public_port : 0);
+    for (list_t *e = px->nodes.next; e != &px->nodes; e = e->next) {
+        node_t *m = LIST_ENTRY(e, node_t, link);
+        if (m->id >= 0 && m->public_port != 0)
+            printf(",%s:%u", px->cfg->advertised_host, m->public_port);
+    }
+    printf("\n");
+    fflush(stdout);
+}
+
+/* The bootstrap tunnel dials its own address first, then every broker the
+ * proxy knows (each one's first address): any live broker answers
+ * Metadata, so new clients still bootstrap when the given broker is down. */
+static void bootstrap_targets(kproxy_t *px)
+{
+    node_t *bs = node_find(px, -1);
+    if (bs == NULL || bs->tunnel == NULL || bs->n_addrs == 0) return;
+    struct sockaddr_storage all[TUNNEL_MAX_TARGETS];
+    int k = 0;
+    for (int i = 0; i < bs->n_addrs && k < TUNNEL_MAX_TARGETS; i++) all[k++] = bs->addrs[i];
+    for (list_t *e = px->nodes.next; e != &px->nodes && k < TUNNEL_MAX_TARGETS; e = e->next) {
+        node_t *m = LIST_ENTRY(e, node_t, link);
+        if (m->id < 0 || m->n_addrs == 0) continue;
+        int dup = 0;
+        for (int i = 0; i < k && !dup; i++)
+            dup = memcmp(&all[i], &m->addrs[0], sizeof all[i]) == 0;
+        if (!dup) all[k++] = m->addrs[0];
+    }
+    char label[LABEL_MAX];
+    tunnel_set_target(bs->tunnel, all, k, node_label(bs, label, sizeof label));
+}
+
 static void on_tunnel_listening(void *ctx, tunnel_t *t, uint16_t port)
 {
     node_t *n = ctx;
     kproxy_t *px = n->px;
     (void)t;
+    uint16_t old = n->public_port;
     n->public_port = port;
     kmetrics_node_port(&n->m, port);
     char who[32];
-    status_event("%s is public on port %u", n->id < 0 ? "the bootstrap address" : node_name(n, who, sizeof who),
-                 port);
+    status_event("%s is public on port %u",
+                 n->id < 0 ? "the bootstrap address" : node_name(n, who, sizeof who), port);
+    if (px->state == PX_RUNNING && old != 0) {
+        char name[32];
+        node_name(n, name, sizeof name);
+        kmetrics_reconnect(&n->m);
+        if (old == port) {
+            log_info("%s restored on its public address %s:%u", name, px->cfg->advertised_host, port);
+        } else if (n->id < 0) {
+            log_error("THE BOOTSTRAP ADDRESS MOVED: %s:%u could not be had back; new clients must "
+                      "use %s:%u (clients already connected follow the brokers' addresses)",
+                      px->cfg->advertised_host, old, px->cfg->advertised_host, port);
+            print_bootstrap_servers(px);
+        } else {
+            log_warn("%s moved to public port %u (was %u): clients learn it from their next "
+                     "Metadata", name, port, old);
+        }
+        save_ports(px);
+        wake_waiters(n);
+        return;
+    }
     if (px->state == PX_TUNNELS && n->id < 0) {
         /* The server took our secret: now the brokers' tunnels. */
         for (list_t *e = px->nodes.next; e != &px->nodes && px->state != PX_DONE; e = e->next) {
@@ -214,6 +293,7 @@ static void on_tunnel_listening(void *ctx, tunnel_t *t, uint16_t port)
         dialled_addr(n, dial, sizeof dial);
         log_info("%s is public at %s:%u (internal %s%s%s)", node_name(n, name, sizeof name),
                  px->cfg->advertised_host, port, adv, n->map ? ", dialled " : "", n->map ? dial : "");
+        save_ports(px);
     }
     maybe_ready(px);
     if (px->state == PX_DONE) return;
@@ -330,7 +410,6 @@ static void maybe_ready(kproxy_t *px)
         return;
     }
     if (!listening) return;
-    node_t *bs = node_find(px, -1);
     if (px->sasl_cluster)
         printf("bore kafka-proxy: Kafka at %s:%u (SASL: brokers are added as clients "
                "authenticate) is public on %s\n\n",
@@ -339,10 +418,12 @@ static void maybe_ready(kproxy_t *px)
         printf("bore kafka-proxy: Kafka at %s:%u (%d broker%s) is public on %s\n\n", px->bs_host,
                px->bs_port, brokers, brokers == 1 ? "" : "s", px->cfg->advertised_host);
     print_table(px, 1);
-    printf("\nbootstrap.servers=%s:%u\n", px->cfg->advertised_host, bs->public_port);
+    printf("\n");
+    print_bootstrap_servers(px);
     if (px->tls) print_tls_settings(px);
     fflush(stdout);
     px->state = PX_RUNNING;
+    save_ports(px);
     if (px->cfg->tui) px->tui = tui_start(px->loop);
     if (failed)
         log_warn("ready: %d brokers exposed; %d address%s failed the pre-flight (see above)", brokers,
@@ -397,10 +478,14 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
                      "with --map %s=<host>:<port>)", label, adv);
         log_debug("cannot resolve the host of %s: %s", label,
                   uv_strerror(status < 0 ? status : UV_EAI_NONAME));
+        n->n_addrs = 0;
         if (n->tunnel != NULL) tunnel_set_target(n->tunnel, addrs, 0, hint);
-    } else if (n->tunnel != NULL) {
-        tunnel_set_target(n->tunnel, addrs, count, label);
+    } else {
+        memcpy(n->addrs, addrs, (size_t)count * sizeof addrs[0]);
+        n->n_addrs = count;
+        if (n->tunnel != NULL) tunnel_set_target(n->tunnel, addrs, count, label);
     }
+    bootstrap_targets(n->px);
     if (n->px->state != PX_DONE && n->resolve_again) {
         n->resolve_again = 0;
         node_resolve(n);
@@ -469,9 +554,19 @@ static void node_check(node_t *n)
 static void node_open(node_t *n)
 {
     kproxy_t *px = n->px;
-    tunnel_config_t tc = {.to = px->to, .n_servers = px->n_servers,
-                          .port = n->id < 0 ? px->cfg->port : 0, .secret = px->cfg->secret,
-                          .heartbeat_timeout_ms = px->cfg->heartbeat_timeout_ms};
+    char name[32];
+    /* --port pins the bootstrap; otherwise the port this node had last time */
+    uint16_t remembered = px->ports ? kports_get(px->ports, n->id) : 0;
+    uint16_t want = n->id < 0 && px->cfg->port ? px->cfg->port : remembered;
+    if (want != 0 && want == remembered && !(n->id < 0 && px->cfg->port))
+        log_info("%s: asking for port %u, its port last time (%s/%s)", node_name(n, name, sizeof name),
+                 want, px->state_dir, KPORTS_FILE);
+    tunnel_config_t tc = {.to = px->to, .n_servers = px->n_servers, .port = want,
+                          .port_preferred = !(n->id < 0 && px->cfg->port), .secret = px->cfg->secret,
+                          .heartbeat_timeout_ms = px->cfg->heartbeat_timeout_ms,
+                          .name = node_name(n, name, sizeof name), .reconnect = px->cfg->reconnect,
+                          .reconnect_attempts = px->cfg->reconnect_attempts,
+                          .reclaim_ms = px->cfg->reclaim_ms};
     memcpy(tc.servers, px->servers, sizeof tc.servers);
     tunnel_handler_t th = {on_tunnel_listening, on_tunnel_closed, on_tunnel_pair, n};
     n->opened = 1;
@@ -1262,6 +1357,13 @@ int kproxy_run(const kproxy_config_t *cfg)
         fprintf(stderr, "Error: could not connect to %s: %s\n", px->to, uv_strerror(px->n_servers));
         goto out;
     }
+    if (state_dir(cfg->state_dir, px->state_dir, sizeof px->state_dir) == 0 &&
+        (px->ports = malloc(sizeof *px->ports)) != NULL) {
+        snprintf(px->ports_key, sizeof px->ports_key, "%s|%s:%u", px->to, px->bs_host, px->bs_port);
+        kports_load(px->state_dir, px->ports_key, px->ports);
+    } else {
+        log_warn("no state directory: the public ports will not be remembered across restarts");
+    }
     /* Tunnel ports are open to anyone who reaches the server: say so when
      * that is the internet. A secret does not change it (it only decides who
      * may open tunnels). The authentication gate decides who may use them;
@@ -1340,6 +1442,7 @@ out:
     relay_pool_drain();
     metrics_free();
     free(px->probe_buf);
+    free(px->ports);
     free(px);
     return code;
 }

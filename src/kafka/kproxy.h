@@ -60,10 +60,16 @@ typedef struct {
      * advertised host; an optional client certificate and key. */
     int broker_tls;
     const char *broker_ca, *broker_cert, *broker_key;
+    int reconnect;               /* tunnel.h: every tunnel reconnects */
+    unsigned reconnect_attempts; /* 0: forever */
+    unsigned reclaim_ms;
 } kproxy_config_t;
 
-/* Runs until SIGINT/SIGTERM (0), or a fatal error or the server closing a
- * tunnel (prints "Error: ...", returns 1). With check_only: 0 when every
+/* Runs until SIGINT/SIGTERM (0), or a fatal error at start, a tunnel giving
+ * up reconnecting, or (reconnect off) the server closing a tunnel (prints
+ * "Error: ...", returns 1). Tunnels reconnect on their old ports (tunnel.h);
+ * the ports are remembered in the state directory (kports.h), and the
+ * bootstrap tunnel dials any broker the proxy knows when its own is down. With check_only: 0 when every
  * address passed the pre-flight, 1 otherwise. Warns at start-up when the cluster
  * is about to be public on an internet-facing server with no protection. */
 int kproxy_run(const kproxy_config_t *cfg);

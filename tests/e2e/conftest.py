@@ -14,6 +14,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import threading
 import time
 
@@ -29,6 +30,8 @@ UPSTREAM_BORE = os.environ.get("UPSTREAM_BORE", os.path.join(ROOT, ".cache", "ca
 UPSTREAM_ENV = {"RUST_LOG": "info", "NO_COLOR": "1", "RUST_BACKTRACE": "0"}
 
 _addr_counter = itertools.count(10)
+STATE_ROOT = tempfile.mkdtemp(prefix="bore-e2e-state-")
+__import__("atexit").register(shutil.rmtree, STATE_ROOT, True)
 
 
 class Proc:
@@ -37,6 +40,9 @@ class Proc:
     def __init__(self, args, env=None, **kw):
         full_env = dict(os.environ)
         full_env.setdefault("BORE_LOG", "debug")
+        # A state directory of its own (kafka-proxy remembers its ports
+        # there): no test inherits another's ports, none writes to $HOME.
+        full_env["XDG_STATE_HOME"] = tempfile.mkdtemp(prefix="state-", dir=STATE_ROOT)
         if env:
             full_env.update(env)
         self.args = args

@@ -172,7 +172,7 @@ def test_proxy_starts_with_a_problem_marked_and_names_it_in_each_log_line(procs,
     assert re.search(r"^  3\s+192\.0\.2\.6:\d+\s+kafka-3\.internal\.example:29093\s+unresolvable$", out, re.M), out
     assert "broker 3 advertises kafka-3.internal.example:29093, which does not resolve here: add --map " \
            "kafka-3.internal.example:29093=<host>:<port>" in out
-    assert out.strip().endswith(f"bootstrap.servers={CLIENT_TO_SERVER}:9092")
+    assert re.search(rf"\nbootstrap\.servers={CLIENT_TO_SERVER}:9092(,{CLIENT_TO_SERVER}:\d+)+$", out.strip())
     host, port = env.public[3]
     probe = subprocess.run([*env.client_ns, "/usr/bin/python3", "-c", f"""
 import socket

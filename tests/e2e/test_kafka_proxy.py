@@ -50,7 +50,10 @@ def test_proxy_prints_the_table(env):
     assert re.search(r"bootstrap\s+192\.0\.2\.6:9092\s+127\.0\.0\.1:\d+", out)
     for node in (1, 2, 3):
         assert re.search(rf"^\s+{node}\s+192\.0\.2\.6:\d+\s+127\.0\.0\.1:\d+\s+ok$", out, re.M)
-    assert out.strip().endswith(f"bootstrap.servers={CLIENT_TO_SERVER}:9092")
+    # the bootstrap first, then every broker's public address
+    servers = re.search(r"^bootstrap\.servers=(\S+)$", out, re.M).group(1).split(",")
+    assert servers[0] == f"{CLIENT_TO_SERVER}:9092"
+    assert sorted(servers[1:]) == sorted(f"{h}:{p}" for h, p in env.public.values())
 
 
 # ---- 2. produce and consume ---------------------------------------------------------
@@ -307,17 +310,25 @@ def test_wrong_secret_is_one_attempt_and_one_message(env):
     env.server.p.send_signal(__import__("signal").SIGTERM)
     assert env.server.wait() == 0
     assert sum(" WARN " in ln and "invalid secret" in ln for ln in env.server.lines[mark:] if ln) == 1
-    assert env.proxy.wait() == 1  # the good proxy lost its server
-    env.proxy.expect_rc = 1
+    # the good proxy lost its server: it keeps trying to reconnect
+    env.proxy.wait_for(r"reconnecting to .* \(attempt 1, next try in", timeout=30)
+    assert env.proxy.p.poll() is None
 
 
-def test_server_going_away_ends_the_proxy_with_1(env):
+def test_server_going_away_ends_a_no_reconnect_proxy_with_1_the_default_one_reconnects(env):
+    nr = env.start_proxy(env.cluster.bootstrap.split(",")[0], port=0, extra=("--no-reconnect",))
+    nr.wait_for(r"^bootstrap\.servers=", timeout=20, stdout=True)
     env.server.p.send_signal(__import__("signal").SIGTERM)
     assert env.server.wait() == 0
-    assert env.proxy.wait() == 1
-    env.proxy.expect_rc = 1
-    assert re.search(r"Error: the server closed the tunnel for (bootstrap|broker \d)$", env.proxy.text())
-    assert env.proxy.text().count("Error") == 1
+    assert nr.wait() == 1
+    nr.expect_rc = 1
+    assert re.search(r"Error: the server closed the tunnel for (bootstrap|broker \d)$", nr.text())
+    assert nr.text().count("Error") == 1
+    assert "reconnecting" not in nr.text()
+    env.proxy.wait_for(r"(bootstrap|broker \d): lost the control connection to .*: the server closed "
+                       r"the connection", timeout=30)
+    env.proxy.wait_for(r"(bootstrap|broker \d): reconnecting to .* \(attempt 1, next try in", timeout=30)
+    assert env.proxy.p.poll() is None
 
 
 # ---- errors a user can act on ---------------------------------------------------------------
@@ -632,13 +643,13 @@ def test_advertised_host_defaults_to_the_to_host_and_sigint_stops_with_0(procs, 
         assert SECRET not in text
 
 
-def test_heartbeat_timeout_ends_the_proxy_when_the_server_goes_silent(procs, ns, scripted_broker):
+def test_heartbeat_timeout_ends_a_no_reconnect_proxy_when_the_server_goes_silent(procs, ns, scripted_broker):
     import signal
     srv = procs.start([*ns.prefix("s"), BORE, "server", "--bind-addr", "0.0.0.0", "--min-port", "9000",
                        "--max-port", "29999"])
     srv.wait_for("server listening")
     px = procs.start([*ns.prefix("c"), BORE, "kafka-proxy", "-b", f"127.0.0.1:{scripted_broker}",
-                      "--to", CLUSTER_TO_SERVER, "--heartbeat-timeout", "1"])
+                      "--to", CLUSTER_TO_SERVER, "--heartbeat-timeout", "1", "--no-reconnect"])
     px.wait_for(r"^bootstrap\.servers=", timeout=20, stdout=True)
     srv.p.send_signal(signal.SIGSTOP)
     try:

@@ -199,8 +199,10 @@ def test_unaccepted_visitor_expires_after_10s(procs):
     assert a.read_all() == b""  # expired id: closed, nothing sent
 
 
-def test_killed_client_frees_its_port(procs):
-    srv = procs.server(*RANGE)
+def test_killed_client_frees_its_port_with_grace_0(procs):
+    """With --grace 0 a port is freed as soon as its control connection
+    ends (the default holds it: test_reconnect.py)."""
+    srv = procs.server(*RANGE, "--grace", "0")
     svc = listen_local()
     cl = procs.local(svc.getsockname()[1], srv.addr)
     port = cl.port
@@ -212,12 +214,13 @@ def test_killed_client_frees_its_port(procs):
     assert cl2.port == port
 
 
-def test_client_exits_1_when_server_closes(procs):
+def test_client_with_no_reconnect_exits_1_when_server_closes(procs):
     """Only a requested stop is a success: a supervisor that restarts on
-    failure must restart a client whose server went away."""
+    failure must restart a client whose server went away (with
+    --no-reconnect; by default it reconnects: test_reconnect.py)."""
     srv = procs.server(*RANGE)
     svc = listen_local()
-    cl = procs.local(svc.getsockname()[1], srv.addr)
+    cl = procs.local(svc.getsockname()[1], srv.addr, "--no-reconnect")
     assert srv.stop() == 0
     assert cl.wait() == 1
     cl.expect_rc = 1
@@ -257,7 +260,7 @@ def test_client_notices_a_dead_server(procs):
     import signal
     srv = procs.server(*RANGE)
     svc = listen_local()
-    cl = procs.local(svc.getsockname()[1], srv.addr, "--heartbeat-timeout", "1")
+    cl = procs.local(svc.getsockname()[1], srv.addr, "--heartbeat-timeout", "1", "--no-reconnect")
     srv.p.send_signal(signal.SIGSTOP)
     try:
         assert cl.wait() == 1
