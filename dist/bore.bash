@@ -9,17 +9,18 @@
 
 _bore_commands='local server kafka-proxy help'
 _bore_opts_local='-l --local-host -t --to -p --port -s --secret --secret-file
-    --heartbeat-timeout --metrics -h --help'
+    --heartbeat-timeout --reconnect-attempts --no-reconnect --reclaim-timeout --metrics -h --help'
 _bore_opts_server='--min-port --max-port -s --secret --secret-file --bind-addr --control-port
     --bind-tunnels --max-handshakes --max-handshakes-per-source --max-tunnels --max-pending
-    --max-pending-per-tunnel --max-relays --max-relays-per-tunnel --max-relay-memory --metrics -h --help'
+    --max-pending-per-tunnel --max-relays --max-relays-per-tunnel --max-relay-memory --metrics --grace
+    -h --help'
 _bore_opts_kafka_proxy='-b --bootstrap-server -t --to -s --secret --secret-file --advertised-host
     -p --port --heartbeat-timeout --max-frame-size --map --strict --check --state-dir --auth-user
     --auth-file --add-user --allow-plain-without-tls --auth-deadline --metrics --no-tui --tls
     --tls-cert --tls-key --tls-client-ca --tls-handshake-timeout --print-ca --broker-tls --broker-ca
-    --broker-cert --broker-key -h --help'
+    --broker-cert --broker-key --reconnect-attempts --no-reconnect --reclaim-timeout -h --help'
 _bore_switches='-h --help -V --version --strict --check --allow-plain-without-tls --no-tui --tls
-    --print-ca --broker-tls'
+    --print-ca --broker-tls --no-reconnect'
 _bore_file_opts='--secret-file --auth-file --tls-cert --tls-key --tls-client-ca --broker-ca
     --broker-cert --broker-key'
 _bore_dir_opts='--state-dir'
@@ -66,11 +67,11 @@ _bore()
     esac
 
     # The value of an option: files, directories, or nothing to offer.
-    if [[ $prev == -* && " ${opts//$'\n'/ } " == *" $prev "* && " $_bore_switches " != *" $prev "* ]]; then
-        if [[ " $_bore_file_opts " == *" $prev "* ]]; then
+    if [[ $prev == -* && " ${opts//$'\n'/ } " == *" $prev "* && " ${_bore_switches//$'\n'/ } " != *" $prev "* ]]; then
+        if [[ " ${_bore_file_opts//$'\n'/ } " == *" $prev "* ]]; then
             compopt -o filenames 2>/dev/null
             mapfile -t COMPREPLY < <(compgen -f -- "$cur")
-        elif [[ " $_bore_dir_opts " == *" $prev "* ]]; then
+        elif [[ " ${_bore_dir_opts//$'\n'/ } " == *" $prev "* ]]; then
             compopt -o filenames 2>/dev/null
             mapfile -t COMPREPLY < <(compgen -d -- "$cur")
         fi
