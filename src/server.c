@@ -30,7 +30,6 @@
 #define PORT_ATTEMPTS 150     /* §4 */
 #define CONN_RBUF 1024        /* pre-relay input cap per connection */
 #define CTL_OUTQ_MAX 65536    /* queued control output before a peer counts as stuck */
-#define KEEPALIVE_SECS 30
 #define DEAD_PEER_SECS 20 /* a vanished client is noticed in about this long */
 #define VISITOR_BUCKETS 4096
 
@@ -637,8 +636,8 @@ static void handle_hello(conn_t *c, uint16_t want)
     conn_set_state(c, CONN_TUNNEL);
     if (h == NULL) log_info("new tunnel on port %u for %s", c->port, c->peer);
     tunnel_metrics(c);
-    net_tune(&c->tcp, KEEPALIVE_SECS);
-    net_detect_dead_peer(&c->tcp, DEAD_PEER_SECS);
+    net_tune(&c->tcp, 0);
+    net_detect_dead_peer(&c->tcp, DEAD_PEER_SECS); /* keepalive + TCP_USER_TIMEOUT */
     uv_timer_start(&c->timer, on_heartbeat, HEARTBEAT_MS, HEARTBEAT_MS);
     uint8_t out[FRAME_MAX + 1];
     conn_send_with_heartbeat(c, out, msg_encode_port(MSG_HELLO, c->port, out, sizeof out));
