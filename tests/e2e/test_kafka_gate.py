@@ -282,6 +282,14 @@ def test_over_tls_plain_is_offered_without_the_flag_and_the_deadline_holds(tls_g
     tls_gate.proxy.wait_for(r"authentication did not finish within 2000 ms")
 
 
+def test_a_sasl_plaintext_client_on_the_tls_gate_port_is_told_sasl_ssl(tls_gate):
+    with NothingReaches(tls_gate):
+        r = wire(tls_gate, "raw", api=18, version=0, body="")  # a client's first request, in plaintext
+    assert r["answer"] is None, r
+    tls_gate.proxy.wait_for(r"client spoke plaintext to a TLS port: set security\.protocol=SSL "
+                            r"\(SASL_SSL with the authentication gate\)", timeout=10)
+
+
 @pytest.mark.parametrize("mech", ["PLAIN", "SCRAM-SHA-512"])
 def test_over_tls_a_right_password_passes_and_a_wrong_one_gets_58_after_the_delay(tls_gate, mech):
     r = wire(tls_gate, "login", mech=mech, user="alice", password="alice-pw", then_metadata=True, ca=tls_gate.ca)
