@@ -275,7 +275,8 @@ int tls_recv(void *ctx, const uint8_t *in, size_t n, uint8_t **out, size_t *out_
         t->first_seen = 1;
         if (in[0] != 0x16) { /* not a TLS handshake record */
             if (tls_looks_like_kafka(in, n))
-                log_warn("client spoke plaintext to a TLS port: set security.protocol=SSL (%s)",
+                log_warn("client spoke plaintext to a TLS port: set security.protocol=SSL (SASL_SSL "
+                         "with the authentication gate) (%s)",
                          t->name);
             else
                 log_warn("%s: the client did not start with a TLS handshake; closing", t->name);

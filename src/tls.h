@@ -11,7 +11,8 @@
  *
  * A server connection looks at the first bytes it is given: a plaintext
  * Kafka request (a 4-byte size, then an ApiVersions header) is logged as
- * "client spoke plaintext to a TLS port: set security.protocol=SSL" and the
+ * "client spoke plaintext to a TLS port: set security.protocol=SSL (SASL_SSL
+ * with the authentication gate)" and the
  * connection is refused; anything else that is not a TLS record is refused
  * too. Handshake failures (untrusted or expired client certificate, no
  * certificate where one is required, ...) are logged with OpenSSL's reason;

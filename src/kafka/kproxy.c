@@ -353,16 +353,18 @@ static int print_table(kproxy_t *px, int public)
 }
 
 /* The client settings for --tls, ready to paste (host name verification
- * stays on: the certificate names the advertised host). */
+ * stays on: the certificate names the advertised host). With the gate the
+ * protocol is SASL_SSL: an SSL client without SASL would be closed by it. */
 static void print_tls_settings(kproxy_t *px)
 {
     const kproxy_config_t *c = px->cfg;
-    printf("security.protocol=SSL\n");
+    const char *proto = c->auth ? "SASL_SSL" : "SSL";
+    printf("security.protocol=%s\n", proto);
     if (px->tls_ca[0]) printf("ssl.ca.location=%s\n", px->tls_ca);
     if (c->tls_client_ca)
         printf("ssl.certificate.location=<your client certificate, signed by %s>\n"
                "ssl.key.location=<its key>\n", c->tls_client_ca);
-    printf("\nJava clients:\nsecurity.protocol=SSL\n");
+    printf("\nJava clients:\nsecurity.protocol=%s\n", proto);
     if (px->tls_ca[0]) printf("ssl.truststore.type=PEM\nssl.truststore.location=%s\n", px->tls_ca);
     if (c->tls_client_ca)
         printf("ssl.keystore.type=PEM\nssl.keystore.location=<your client key and certificate, one "
@@ -372,6 +374,9 @@ static void print_tls_settings(kproxy_t *px)
                "(`bore kafka-proxy --print-ca` prints it)\n", c->advertised_host, px->tls_ca);
     else
         printf("\nTLS: every port speaks TLS with the certificate %s\n", c->tls_cert);
+    if (c->auth)
+        printf("SASL: set sasl.mechanism (SCRAM-SHA-256, SCRAM-SHA-512 or PLAIN), sasl.username and "
+               "sasl.password (Java: sasl.jaas.config)\n");
 }
 
 /* Start-up ends when every node has its pre-flight verdict and (unless

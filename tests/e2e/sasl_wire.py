@@ -9,6 +9,7 @@ import hmac
 import json
 import os
 import socket
+import ssl
 import struct
 import sys
 import time
@@ -27,8 +28,11 @@ def uvarint(v):
 
 
 class Conn:
-    def __init__(self, host, port, timeout=10):
+    def __init__(self, host, port, timeout=10, ca=None):
         self.s = socket.create_connection((host, port), timeout=timeout)
+        if ca:  # TLS, the host name verified against the certificate
+            ctx = ssl.create_default_context(cafile=ca)
+            self.s = ctx.wrap_socket(self.s, server_hostname=host)
         self.corr = 0
 
     def send(self, key, ver, body, flex=False):
@@ -48,7 +52,7 @@ class Conn:
         while len(data) < n:
             try:
                 chunk = self.s.recv(n - len(data))
-            except (ConnectionResetError, socket.timeout):
+            except (ConnectionResetError, socket.timeout, ssl.SSLError):
                 return None
             if not chunk:
                 return None
@@ -108,7 +112,7 @@ class Conn:
         try:
             while self.s.recv(65536):
                 pass
-        except (ConnectionResetError, socket.timeout):
+        except (ConnectionResetError, socket.timeout, ssl.SSLError):
             pass
         return time.monotonic() - t0
 
@@ -156,7 +160,7 @@ def login(conn, mech, user, password, ver=1):
 
 def main():
     a = json.loads(sys.argv[1])
-    c = Conn(a["host"], a["port"])
+    c = Conn(a["host"], a["port"], ca=a.get("ca"))
     out = {}
     op = a["op"]
     if op == "login":

@@ -14,6 +14,7 @@ import pytest
 from conftest import BORE, ROOT
 from kafka_env import Env
 from netns import CLIENT_TO_SERVER
+from test_tls import printed_settings
 
 WIRE = os.path.join(ROOT, "tests", "e2e", "sasl_wire.py")
 USERS = {"alice": "alice-pw", "bob": "bob-pw"}
@@ -253,6 +254,53 @@ def test_plain_is_not_offered_on_a_plaintext_port_without_the_flag(procs, ns, ga
         assert r["error"] == 0
     finally:
         env.broker.stop()
+
+
+# ---- the gate behind --tls: its answers go out through the TLS transport -------------
+
+@pytest.fixture(scope="module")
+def tls_gate(module_procs, ns, gate, tmp_path_factory):
+    """The gate on a --tls proxy (no --allow-plain-without-tls), sharing the
+    module's tunnel server; sasl_wire.py speaks TLS to it with the generated
+    CA, verifying the host name, so every answer it reads came encrypted."""
+    state = tmp_path_factory.mktemp("tls-state")
+    e = start(module_procs, ns, ["--tls", "--state-dir", str(state), "--auth-deadline", "2"], server=gate.server,
+              port=9096)
+    e.ca = str(state / "ca.pem")
+    yield e
+    e.broker.stop()
+
+
+def test_over_tls_plain_is_offered_without_the_flag_and_the_deadline_holds(tls_gate):
+    assert "PLAIN is off" not in tls_gate.proxy.text()
+    tls_gate.proxy.wait_for(r"^SASL: set sasl.mechanism", timeout=20, stdout=True)  # the block's end
+    assert printed_settings(tls_gate.proxy.stdout_text())["security.protocol"] == "SASL_SSL"
+    with NothingReaches(tls_gate):
+        r = wire(tls_gate, "handshake", mech="PLAIN", ca=tls_gate.ca)
+    assert r["handshake"] == 0 and r["mechanisms"] == MECHS, r
+    assert 1 < r["eof_after"] < 10, r  # --auth-deadline 2: the handshake alone does not authenticate
+    tls_gate.proxy.wait_for(r"authentication did not finish within 2000 ms")
+
+
+def test_a_sasl_plaintext_client_on_the_tls_gate_port_is_told_sasl_ssl(tls_gate):
+    with NothingReaches(tls_gate):
+        r = wire(tls_gate, "raw", api=18, version=0, body="")  # a client's first request, in plaintext
+    assert r["answer"] is None, r
+    tls_gate.proxy.wait_for(r"client spoke plaintext to a TLS port: set security\.protocol=SSL "
+                            r"\(SASL_SSL with the authentication gate\)", timeout=10)
+
+
+@pytest.mark.parametrize("mech", ["PLAIN", "SCRAM-SHA-512"])
+def test_over_tls_a_right_password_passes_and_a_wrong_one_gets_58_after_the_delay(tls_gate, mech):
+    r = wire(tls_gate, "login", mech=mech, user="alice", password="alice-pw", then_metadata=True, ca=tls_gate.ca)
+    assert (r["handshake"], r["error"]) == (0, 0), r
+    assert r["metadata"]["first"] == f"{CLIENT_TO_SERVER}:{tls_gate.public[1][1]}"
+    with NothingReaches(tls_gate):
+        r = wire(tls_gate, "login", mech=mech, user="alice", password="not-alice-pw", ca=tls_gate.ca)
+    assert (r["handshake"], r["error"], r["message"]) == (0, 58, FAILED_MSG), r
+    assert r["seconds"] >= 0.1, r  # the fixed delay (150 ms)
+    assert r["eof_after"] < 5, r
+    tls_gate.proxy.wait_for(rf'{mech} authentication failed for user "alice": wrong password')
 
 
 def test_add_user_stores_salted_credentials_and_the_gate_accepts_them(procs, ns, gate, tmp_path):

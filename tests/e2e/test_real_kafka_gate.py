@@ -3,7 +3,10 @@ Apache Kafka 4.4 cluster whose client listener is PLAINTEXT: every client
 authenticates with the proxy over SASL_PLAINTEXT (--allow-plain-without-tls
 for PLAIN), with each mechanism it has, then produces and consumes in a
 consumer group. A wrong password is refused by the proxy, as a SASL broker
-would."""
+would. The same over SASL_SSL: the gate on a --tls proxy (PLAIN offered
+without --allow-plain-without-tls), every client verifying the host name
+against the generated CA, with the settings the proxy printed; and once
+with a client certificate (mTLS) as well as SASL."""
 import json
 import os
 import re
@@ -15,6 +18,7 @@ from kafka_env import Env
 from kafka_rig import CLIENTS, JAVA
 from netns import CLIENT_TO_SERVER
 from real_rig import real_cluster
+from test_tls import make_certs, printed_settings
 
 REAL_CLIENTS = {"java": JAVA, **CLIENTS}
 MECHANISMS = ["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
@@ -84,3 +88,72 @@ def test_after_authentication_the_brokers_api_versions_still_list_the_sasl_apis(
     apis = res["api_versions"]
     assert apis["17"][1] >= 1 and apis["36"][1] >= 2, apis
     assert apis["3"][1] <= 13  # the codec caps what it cannot rewrite
+
+
+# ---- SASL_SSL: the gate behind --tls (one more proxy on the module's tunnel server) ----
+
+def tls_proxy(module_procs, ns, real, env, state, port, *args):
+    e = Env(module_procs, ns, brokers=0, bootstrap_of=real.address(1), server=env.server, port=port,
+            proxy_args=["--tls", "--state-dir", str(state), "--auth-user", f"{USER}:{PASSWORD}", *args])
+    e.real = real
+    e.ca = str(state / "ca.pem")
+    return e
+
+
+@pytest.fixture(scope="module")
+def tls_env(module_procs, ns, real, env, tmp_path_factory):
+    return tls_proxy(module_procs, ns, real, env, tmp_path_factory.mktemp("state"), 9094)
+
+
+@pytest.fixture(scope="module")
+def certs(tmp_path_factory):
+    return make_certs(tmp_path_factory.mktemp("certs"))
+
+
+@pytest.fixture(scope="module")
+def mtls_env(module_procs, ns, real, env, certs, tmp_path_factory):
+    return tls_proxy(module_procs, ns, real, env, tmp_path_factory.mktemp("mstate"), 9096,
+                     "--tls-client-ca", certs["ca"])
+
+
+def printed(e, name):
+    """The settings the proxy printed (Java's block verbatim), SASL_SSL."""
+    e.proxy.wait_for(r"^SASL: set sasl.mechanism", timeout=20, stdout=True)  # the block's end
+    out = e.proxy.stdout_text()
+    if name == "java":
+        block = out[out.index("Java clients:\n") + len("Java clients:\n"):].split("\n\n")[0]
+        s = dict(line.split("=", 1) for line in block.splitlines())
+    else:
+        s = printed_settings(out)
+        s.pop("bootstrap.servers")
+    assert s["security.protocol"] == "SASL_SSL", s
+    return s
+
+
+def round_trip(e, c, topic, mechanism):
+    e.real.topic(topic, 3)
+    p = c.produce(e.bootstrap, topic, COUNT, prefix=e.client_ns)
+    assert p["acked"] == COUNT and not p["errors"], {k: p[k] for k in p if k != "addresses"}
+    r = c.consume(e.bootstrap, topic, f"g-{topic}", COUNT, prefix=e.client_ns)
+    assert r["complete"] and r["duplicates"] == 0, {k: r[k] for k in r if k != "indices"}
+    e.assert_public(p["addresses"] + r["addresses"])
+    e.proxy.wait_for(rf'authenticated as "{USER}" \({mechanism}\)')
+
+
+def test_plain_is_offered_over_tls_without_allow_plain_without_tls(tls_env):
+    assert "--allow-plain-without-tls" not in tls_env.proxy.args
+    tls_env.proxy.wait_for(r"authentication gate: 1 user; mechanisms SCRAM-SHA-256, SCRAM-SHA-512, PLAIN")
+
+
+@pytest.mark.parametrize("mechanism", MECHANISMS)
+@pytest.mark.parametrize("name", list(REAL_CLIENTS))
+def test_sasl_ssl_produce_and_consume_in_a_group(tls_env, name, mechanism):
+    conf = {**printed(tls_env, name), **config(mechanism)}
+    conf["security.protocol"] = "SASL_SSL"
+    round_trip(tls_env, REAL_CLIENTS[name].with_config(conf), f"sslgate-{name}-{mechanism}".lower(), mechanism)
+
+
+def test_sasl_ssl_with_a_client_certificate(mtls_env, certs):
+    conf = {**printed(mtls_env, "confluent"), **config("SCRAM-SHA-256"), "security.protocol": "SASL_SSL",
+            "ssl.certificate.location": certs["good"], "ssl.key.location": certs["good.key"]}
+    round_trip(mtls_env, CLIENTS["confluent"].with_config(conf), "mtlsgate-confluent", "SCRAM-SHA-256")

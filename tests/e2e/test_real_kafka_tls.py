@@ -12,7 +12,7 @@ from kafka_rig import CLIENTS, JAVA
 from kafka_env import SECRET, Env
 from conftest import BORE
 from real_rig import real_cluster
-from test_tls import make_certs, printed_settings
+from test_tls import make_certs, printed, printed_settings
 
 REAL_CLIENTS = {"java": JAVA, **CLIENTS}
 
@@ -71,7 +71,7 @@ def java_settings(out):
 
 
 def tls_settings(env, name):
-    out = env.proxy.stdout_text()
+    out = printed(env.proxy)
     if name == "java":
         return java_settings(out)  # verbatim
     s = printed_settings(out)
@@ -105,7 +105,7 @@ def test_every_client_in_plaintext_to_an_ssl_cluster_through_broker_tls(plain, n
 @pytest.mark.parametrize("name", list(REAL_CLIENTS))
 def test_every_client_with_a_client_certificate(mtls, certs, name):
     if name == "java":
-        conf = {**java_settings(mtls.proxy.stdout_text()), "ssl.keystore.type": "PEM",
+        conf = {**java_settings(printed(mtls.proxy)), "ssl.keystore.type": "PEM",
                 "ssl.keystore.key": open(certs["good.key"]).read(),
                 "ssl.keystore.certificate.chain": open(certs["good"]).read()}
         conf.pop("ssl.keystore.location")  # the printed placeholder

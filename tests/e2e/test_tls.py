@@ -94,6 +94,13 @@ def tls_config(ca, cert=None, key=None):
     return c
 
 
+def printed(proxy):
+    """The proxy's stdout once its settings block is complete (its last
+    paragraph starts "TLS: "): read earlier, the pipe may hold only part."""
+    proxy.wait_for(r"^TLS: every port", timeout=20, stdout=True)
+    return proxy.stdout_text()
+
+
 def printed_settings(out):
     """The librdkafka settings block the proxy printed after bootstrap.servers."""
     lines = out[out.index("bootstrap.servers="):].splitlines()
@@ -139,7 +146,7 @@ def test_every_client_produces_and_consumes_over_tls(env, name):
 
 
 def test_printed_settings_work_verbatim_and_name_the_ca(env):
-    out = env.proxy.stdout_text()
+    out = printed(env.proxy)
     s = printed_settings(out)
     assert s["security.protocol"] == "SSL" and s["ssl.ca.location"] == env.ca
     assert "ssl.truststore.type=PEM" in out and f"ssl.truststore.location={env.ca}" in out
@@ -459,7 +466,7 @@ def test_own_certificate_with_its_chain_is_served(procs, ns, server, tmp_path):
         port = json.loads(broker.stdout.readline())["port"]
         e = Env(procs, ns, brokers=0, bootstrap_of=f"127.0.0.1:{port}", port=9098, server=server,
                 proxy_args=["--tls-cert", chain, "--tls-key", key, "--state-dir", str(tmp_path / "state")])
-        out = e.proxy.stdout_text()
+        out = printed(e.proxy)
         assert printed_settings(out) == {"bootstrap.servers": e.bootstrap, "security.protocol": "SSL"}
         assert f"with the certificate {chain}" in out
         assert not (tmp_path / "state" / "ca.pem").exists()
