@@ -887,6 +887,7 @@ static void reused_correlation_id_is_refused(void)
     CHECK(kf_queue_match(&q, 7, &r) == 0 && r.api_key == 0); /* a broker that answers acks=0 */
     CHECK(kf_queue_push(&q, &m) == 0); /* the id is free again */
     CHECK(kf_queue_match(&q, 7, &r) == 0 && r.api_key == 3);
+    kf_queue_free(&q);
     kb_free(&produce);
     kb_free(&meta);
     kb_free(&fp);
