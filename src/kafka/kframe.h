@@ -75,7 +75,7 @@ int kf_flexible_response(int16_t api_key, int16_t api_version);
  *
  * The ring is allocated on the first push and doubles from KF_QUEUE_MIN
  * entries up to KF_QUEUE_MAX: most connections keep a few requests in
- * flight, and an idle one should not hold 24 KiB of entries. */
+ * flight, and an idle one should not hold 20 KiB of entries. */
 #define KF_QUEUE_MIN 8
 typedef struct {
     kf_req_t *items; /* cap entries, NULL until the first push */
