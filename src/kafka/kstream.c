@@ -54,7 +54,9 @@ static int request_header(kstream_t *ks, const uint8_t *body, size_t avail)
                  r.api_version, r.corr_id);
         return fail(ks, KF_BAD, ks->errbuf);
     }
-    if (rc != 0) return fail(ks, KF_BAD, "too many requests in flight");
+    if (rc != 0)
+        return fail(ks, KF_BAD, ks->queue.count == KF_QUEUE_MAX ? "too many requests in flight"
+                                                                : "out of memory for the request queue");
     return 0;
 }
 
