@@ -12,6 +12,7 @@ turns in each round; median of the rounds), new connections per second
 ApiVersions round trip, close; one Python client, sequential), and the
 proxy's RSS growth per idle connection over N_IDLE connections that each
 did one ApiVersions round trip.  Usage: bench/kafka-tls.sh [N] [SIZE] [ROUNDS] [N_IDLE]
+(ROUNDS 0: only the connection rate and the idle connections' memory).
 """
 import os
 import re
@@ -185,7 +186,7 @@ def main():
                 cpu[p]["consume"].append(1000 * (cpu_s(pid) - c1) / (N * SIZE / 1e6))
                 print(f"round {r + 1} {p:9s} produce {res[p]['produce'][-1]:8.1f} MB/s  "
                       f"consume {res[p]['consume'][-1]:8.1f} MB/s", flush=True)
-        med = {p: {k: statistics.median(v) for k, v in d.items()} for p, d in res.items()}
+        med = {p: {k: statistics.median(v) if v else 0.0 for k, v in d.items()} for p, d in res.items()}
         ctx = ssl.create_default_context(cafile=ca)
         rates = {"plaintext": connections_per_second(21092, None, False),
                  "TLS (full handshake)": connections_per_second(21094, ctx, False),
@@ -200,8 +201,9 @@ def main():
               f"{rates['TLS (full handshake)']:.0f} full, {rates['TLS (resumed)']:.0f} resumed | "
               f"{idle['TLS']:.1f} KiB |")
         for k in ("produce", "consume"):
-            print(f"TLS / plaintext, {k}: {100 * med['TLS'][k] / med['plaintext'][k]:.0f} %")
-        for p in props:
+            if ROUNDS:
+                print(f"TLS / plaintext, {k}: {100 * med['TLS'][k] / med['plaintext'][k]:.0f} %")
+        for p in props if ROUNDS else ():
             print(f"proxy CPU per MB, {p}: produce {statistics.median(cpu[p]['produce']):.2f} ms, "
                   f"consume {statistics.median(cpu[p]['consume']):.2f} ms")
     finally:

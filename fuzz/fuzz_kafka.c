@@ -235,7 +235,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             if (kstream_request(&c.ks, buf, cut) != 0 || kstream_request(&c.ks, buf + cut, n - cut) != 0)
                 break; /* the proxy closes the connection */
             const kf_queue_t *q = &c.ks.queue;
-            r.expects_response = q->items[(q->head + q->count - 1) % KF_QUEUE_MAX].expects_response;
+            r.expects_response = q->items[(q->head + q->count - 1) % q->cap].expects_response;
             if (q->count > c.n_model) {
                 if (c.n_model == KF_QUEUE_MAX) violation("queue grew past its cap");
                 c.model[c.n_model++] = r;

@@ -1,6 +1,8 @@
 /* kframe.c - see kframe.h. */
 #include "kframe.h"
 
+#include <stdlib.h>
+
 #include "kwire.h"
 
 int kf_size(const uint8_t *buf, size_t len, uint32_t max, uint32_t *size)
@@ -57,13 +59,37 @@ int kf_request(const uint8_t *body, size_t avail, size_t frame_len, kf_req_t *ou
 
 void kf_queue_init(kf_queue_t *q)
 {
+    q->items = NULL;
     q->head = 0;
     q->count = 0;
+    q->cap = 0;
 }
 
-static const kf_req_t *queue_at(const kf_queue_t *q, uint32_t i)
+void kf_queue_free(kf_queue_t *q)
 {
-    return &q->items[(q->head + i) % KF_QUEUE_MAX];
+    free(q->items);
+    kf_queue_init(q);
+}
+
+static kf_req_t *queue_at(const kf_queue_t *q, uint32_t i)
+{
+    return &q->items[(q->head + i) % q->cap];
+}
+
+/* Doubles the ring (up to KF_QUEUE_MAX), its entries moved to the start in
+ * order. Returns 0, or KF_BAD when out of memory. */
+static int queue_grow(kf_queue_t *q)
+{
+    uint32_t cap = q->cap ? q->cap * 2 : KF_QUEUE_MIN;
+    if (cap > KF_QUEUE_MAX) cap = KF_QUEUE_MAX;
+    kf_req_t *items = malloc(cap * sizeof *items);
+    if (items == NULL) return KF_BAD;
+    for (uint32_t i = 0; i < q->count; i++) items[i] = *queue_at(q, i);
+    free(q->items);
+    q->items = items;
+    q->head = 0;
+    q->cap = cap;
+    return 0;
 }
 
 int kf_queue_push(kf_queue_t *q, const kf_req_t *r)
@@ -71,11 +97,12 @@ int kf_queue_push(kf_queue_t *q, const kf_req_t *r)
     for (uint32_t i = 0; i < q->count; i++)
         if (queue_at(q, i)->corr_id == r->corr_id) return KF_DUPLICATE;
     if (q->count == KF_QUEUE_MAX && !q->items[q->head].expects_response) {
-        q->head = (q->head + 1) % KF_QUEUE_MAX; /* an acks=0 entry nobody answered */
+        q->head = (q->head + 1) % q->cap; /* an acks=0 entry nobody answered */
         q->count--;
     }
     if (q->count == KF_QUEUE_MAX) return KF_BAD;
-    q->items[(q->head + q->count) % KF_QUEUE_MAX] = *r;
+    if (q->count == q->cap && queue_grow(q) != 0) return KF_BAD;
+    *queue_at(q, q->count) = *r;
     q->count++;
     return 0;
 }
@@ -89,7 +116,7 @@ int kf_queue_match(kf_queue_t *q, int32_t corr_id, kf_req_t *out)
     }
     if (i == q->count) return KF_BAD;
     *out = *queue_at(q, i);
-    q->head = (q->head + i + 1) % KF_QUEUE_MAX;
+    q->head = (q->head + i + 1) % q->cap;
     q->count -= i + 1;
     return 0;
 }

@@ -71,16 +71,22 @@ int kf_flexible_response(int16_t api_key, int16_t api_version);
  * request reusing an id still queued (optional entries included) is refused,
  * so a response's id names exactly one request, and matching never guesses.
  * A response may only skip optional entries ahead of its own request; a
- * request that expects a response and is skipped is an error. */
+ * request that expects a response and is skipped is an error.
+ *
+ * The ring is allocated on the first push and doubles from KF_QUEUE_MIN
+ * entries up to KF_QUEUE_MAX: most connections keep a few requests in
+ * flight, and an idle one should not hold 20 KiB of entries. */
+#define KF_QUEUE_MIN 8
 typedef struct {
-    kf_req_t items[KF_QUEUE_MAX];
-    uint32_t head, count;
+    kf_req_t *items; /* cap entries, NULL until the first push */
+    uint32_t head, count, cap;
 } kf_queue_t;
 
 void kf_queue_init(kf_queue_t *q);
+void kf_queue_free(kf_queue_t *q);
 /* Returns 0; KF_DUPLICATE when a queued request has r's correlation id;
  * KF_BAD when KF_QUEUE_MAX requests that expect a response are already in
- * flight. */
+ * flight, or when the ring cannot grow (out of memory). */
 int kf_queue_push(kf_queue_t *q, const kf_req_t *r);
 /* Finds the request with the response's correlation id, provided only
  * optional entries are queued before it; drops those and removes it into

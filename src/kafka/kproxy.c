@@ -851,13 +851,8 @@ static int on_tunnel_pair(void *ctx, tunnel_t *t, uv_tcp_t *remote, relay_releas
     node_t *n = ctx;
     kproxy_t *px = n->px;
     (void)t;
-    /* Not calloc: kstream_init clears the stream but not its queue's
-     * entries, which an idle connection then never touches. */
-    kconn_t *kc = malloc(sizeof *kc);
+    kconn_t *kc = calloc(1, sizeof *kc);
     if (kc == NULL) return UV_ENOMEM;
-    size_t ks_at = offsetof(kconn_t, ks), ks_end = ks_at + sizeof kc->ks;
-    memset(kc, 0, ks_at);
-    memset((char *)kc + ks_end, 0, sizeof *kc - ks_end);
     kc->px = px;
     kc->node = n;
     list_init(&kc->wait_link);

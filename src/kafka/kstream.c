@@ -15,11 +15,7 @@ enum { R_HEADER, R_PASS, R_DISCARD, R_BUFFER };
 
 void kstream_init(kstream_t *ks, uint32_t max_frame)
 {
-    /* All but the queue's entries (16 KiB, read only below its count):
-     * untouched, they cost an idle connection no memory. */
-    size_t q = offsetof(kstream_t, queue), after = q + sizeof ks->queue;
-    memset(ks, 0, q);
-    memset((char *)ks + after, 0, sizeof *ks - after);
+    memset(ks, 0, sizeof *ks);
     ks->max_frame = max_frame;
     kf_queue_init(&ks->queue);
 }
@@ -30,6 +26,7 @@ void kstream_free(kstream_t *ks)
     free(ks->frame);
     ks_free(&ks->scan);
     kr_free(&ks->plan);
+    kf_queue_free(&ks->queue);
     ks->peek = NULL;
     ks->peek_cap = 0;
     ks->frame = NULL;
@@ -57,7 +54,9 @@ static int request_header(kstream_t *ks, const uint8_t *body, size_t avail)
                  r.api_version, r.corr_id);
         return fail(ks, KF_BAD, ks->errbuf);
     }
-    if (rc != 0) return fail(ks, KF_BAD, "too many requests in flight");
+    if (rc != 0)
+        return fail(ks, KF_BAD, ks->queue.count == KF_QUEUE_MAX ? "too many requests in flight"
+                                                                : "out of memory for the request queue");
     return 0;
 }
 

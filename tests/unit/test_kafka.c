@@ -812,6 +812,7 @@ static void acks0_entries_are_optional(void)
     /* A required request is never skipped. */
     kf_queue_push(&q, &m);
     CHECK(kf_queue_match(&q, 4, &r) == KF_BAD);
+    kf_queue_free(&q);
 }
 
 static void queue_refuses_the_1025th_request_that_expects_a_response(void)
@@ -825,6 +826,33 @@ static void queue_refuses_the_1025th_request_that_expects_a_response(void)
     kf_req_t more = {.api_key = 3, .corr_id = KF_QUEUE_MAX, .expects_response = 1};
     CHECK(kf_queue_push(&q, &more) == KF_BAD);
     CHECK(q.count == KF_QUEUE_MAX);
+    kf_queue_free(&q);
+}
+
+/* The ring starts empty (an idle connection's queue holds no memory) and
+ * grows from KF_QUEUE_MIN entries while wrapped around: order survives. */
+static void queue_grows_in_order_while_wrapped(void)
+{
+    kf_queue_t q;
+    kf_queue_init(&q);
+    CHECK(q.items == NULL && q.cap == 0);
+    int32_t next_in = 0, next_out = 0;
+    kf_req_t r;
+    for (int i = 0; i < KF_QUEUE_MIN; i++) {
+        kf_req_t x = {.api_key = 3, .corr_id = next_in++, .expects_response = 1};
+        CHECK(kf_queue_push(&q, &x) == 0);
+    }
+    CHECK(q.cap == KF_QUEUE_MIN);
+    for (int i = 0; i < KF_QUEUE_MIN / 2 + 1; i++)
+        CHECK(kf_queue_match(&q, next_out++, &r) == 0 && r.corr_id == next_out - 1);
+    for (int i = 0; i < 3 * KF_QUEUE_MIN; i++) { /* wraps, then grows twice */
+        kf_req_t x = {.api_key = 3, .corr_id = next_in++, .expects_response = 1};
+        CHECK(kf_queue_push(&q, &x) == 0);
+    }
+    CHECK(q.cap == 4 * KF_QUEUE_MIN);
+    while (next_out < next_in) CHECK(kf_queue_match(&q, next_out++, &r) == 0 && r.corr_id == next_out - 1);
+    CHECK(q.count == 0);
+    kf_queue_free(&q);
 }
 
 /* Issue 13: Produce acks=0 and then Metadata, both with correlation id 7.
@@ -859,6 +887,7 @@ static void reused_correlation_id_is_refused(void)
     CHECK(kf_queue_match(&q, 7, &r) == 0 && r.api_key == 0); /* a broker that answers acks=0 */
     CHECK(kf_queue_push(&q, &m) == 0); /* the id is free again */
     CHECK(kf_queue_match(&q, 7, &r) == 0 && r.api_key == 3);
+    kf_queue_free(&q);
     kb_free(&produce);
     kb_free(&meta);
     kb_free(&fp);
@@ -1176,6 +1205,7 @@ int main(int argc, char **argv)
     RUN(acks0_entries_are_optional);
     RUN(reused_correlation_id_is_refused);
     RUN(queue_refuses_the_1025th_request_that_expects_a_response);
+    RUN(queue_grows_in_order_while_wrapped);
     RUN(sasl_handshake_v0_refused);
     RUN(truncated_anywhere);
     RUN(named_malformed_cases);
