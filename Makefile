@@ -86,7 +86,7 @@ build-fuzz/fuzz_interleave: fuzz/fuzz_kafka.c $(FUZZ_KAFKA_SRC)
 	@mkdir -p build-fuzz
 	$(FUZZ_CC) $(FUZZ_FLAGS) -DTARGET_INTERLEAVE -o $@ $^
 build-fuzz/fuzz_gate: fuzz/fuzz_gate.c src/kafka/kgate.c src/kafka/ksasl.c src/kafka/kframe.c \
-                      src/kafka/kscan.c src/log.c
+                      src/kafka/kscan.c src/log.c src/metrics.c
 	@mkdir -p build-fuzz
 	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $^ $(LIBS)
 build-fuzz/fuzz_scan_%: fuzz/fuzz_kafka.c $(FUZZ_KAFKA_SRC)
