@@ -6,8 +6,9 @@ one run on 127.0.0.1 against real Apache Kafka 4.4.0 (issue 9):
   TLS        the same, with --tls (the generated CA; the tools verify the
              certificate and the host name, 127.0.0.1)
 
-Measured: produce and consume MB/s with Kafka's perf tools (the paths take
-turns in each round; median of the rounds), new connections per second
+Measured: produce and consume MB/s with Kafka's perf tools, or with kcat
+(librdkafka, OpenSSL) when BENCH_CLIENT=kcat (the paths take turns in each
+round; median of the rounds), new connections per second
 (connect, TLS handshake - full, and resumed with a session ticket -,
 ApiVersions round trip, close; one Python client, sequential), and the
 proxy's RSS growth per idle connection over N_IDLE connections that each
@@ -83,6 +84,45 @@ def consume(bootstrap, topic, config_file):
     if int(row["data.consumed.in.nMsg"]) != N:
         raise SystemExit(f"consumed {row['data.consumed.in.nMsg']} of {N}")
     return float(row["MB.sec"])
+
+
+# BENCH_CLIENT=kcat: the client's own TLS is OpenSSL's (as the proxy's), not
+# the JVM's, which on two cores takes much of the CPU the paths share.
+KCAT = os.environ.get("BENCH_CLIENT") == "kcat"
+_payload = None
+
+
+def kcat_props(props):
+    out = []
+    if props.get("security.protocol") == "SSL":
+        out += ["-X", "security.protocol=ssl", "-X", f"ssl.ca.location={props['ssl.truststore.location']}"]
+    return out
+
+
+def produce_kcat(bootstrap, topic, props):
+    global _payload
+    if _payload is None:
+        _payload = tempfile.NamedTemporaryFile(prefix="bore-tls-bench-", delete=False)
+        line = b"x" * (SIZE - 1) + b"\n"
+        for _ in range(N):
+            _payload.write(line)
+        _payload.close()
+    t0 = time.monotonic()
+    subprocess.run(["kcat", "-P", "-b", bootstrap, "-t", topic, "-X", "linger.ms=5", "-X",
+                    "batch.num.messages=10000", "-X", "acks=1", *kcat_props(props), "-l", _payload.name],
+                   check=True, timeout=900)
+    return N * (SIZE - 1) / 1e6 / (time.monotonic() - t0)  # a line: SIZE - 1 bytes and its newline
+
+
+def consume_kcat(bootstrap, topic, props):
+    t0 = time.monotonic()
+    r = subprocess.run(["kcat", "-C", "-b", bootstrap, "-t", topic, "-o", "beginning", "-c", str(N), "-e",
+                        "-q", *kcat_props(props)], stdout=subprocess.PIPE, check=True, timeout=900)
+    dt = time.monotonic() - t0
+    got = r.stdout.count(b"\n")
+    if got != N:
+        raise SystemExit(f"kcat consumed {got} of {N}")
+    return N * (SIZE - 1) / 1e6 / dt
 
 
 def cpu_s(pid):
@@ -179,9 +219,10 @@ def main():
                 bootstrap = f"127.0.0.1:{ports[p]}"
                 pid = procs[1 if p == "plaintext" else 2].pid
                 c0 = cpu_s(pid)
-                res[p]["produce"].append(produce(bootstrap, topic, props[p]))
+                res[p]["produce"].append((produce_kcat if KCAT else produce)(bootstrap, topic, props[p]))
                 c1 = cpu_s(pid)
-                res[p]["consume"].append(consume(bootstrap, topic, configs[p]))
+                res[p]["consume"].append(consume_kcat(bootstrap, topic, props[p]) if KCAT
+                                         else consume(bootstrap, topic, configs[p]))
                 cpu[p]["produce"].append(1000 * (c1 - c0) / (N * SIZE / 1e6))
                 cpu[p]["consume"].append(1000 * (cpu_s(pid) - c1) / (N * SIZE / 1e6))
                 print(f"round {r + 1} {p:9s} produce {res[p]['produce'][-1]:8.1f} MB/s  "
@@ -192,7 +233,8 @@ def main():
                  "TLS (full handshake)": connections_per_second(21094, ctx, False),
                  "TLS (resumed)": connections_per_second(21094, ctx, True)}
         idle = {"plaintext": idle_cost(plain.pid, 21092, None), "TLS": idle_cost(tls.pid, 21094, ctx)}
-        print(f"\nApache Kafka 4.4.0, 1 broker; {N} records of {SIZE} B, acks=1; median of {ROUNDS} rounds")
+        print(f"\nApache Kafka 4.4.0, 1 broker; {N} records of {SIZE} B, acks=1; median of {ROUNDS} rounds; "
+              f"client {'kcat' if KCAT else 'Kafka perf tools'}")
         print("| path | produce MB/s | consume MB/s | new connections/s | RSS per idle connection |")
         print("|---|---|---|---|---|")
         print(f"| plaintext | {med['plaintext']['produce']:.1f} | {med['plaintext']['consume']:.1f} | "
@@ -211,6 +253,8 @@ def main():
             p.send_signal(signal.SIGTERM)
             p.wait(10)
         cluster.close()
+        if _payload is not None:
+            os.unlink(_payload.name)
 
 
 if __name__ == "__main__":
