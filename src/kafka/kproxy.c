@@ -1305,12 +1305,16 @@ static void on_signal(uv_signal_t *sig, int signum)
 static int tls_setup(kproxy_t *px)
 {
     const kproxy_config_t *c = px->cfg;
-    char err[STATE_PATH_MAX + 256], dir[STATE_PATH_MAX];
+    char err[STATE_PATH_MAX + 256];
     const char *cert = c->tls_cert, *key = c->tls_key;
     tlsca_files_t files;
     if (cert == NULL) {
-        if (state_dir(c->state_dir, dir, sizeof dir) != 0) return -1;
-        if (tlsca_ensure(dir, c->advertised_host, &files, err, sizeof err) != 0) {
+        /* Resolved at start-up for the remembered ports; asked again (and
+         * the reason logged) only if that failed. */
+        if (px->state_dir[0] == '\0' &&
+            state_dir(c->state_dir, px->state_dir, sizeof px->state_dir) != 0)
+            return -1;
+        if (tlsca_ensure(px->state_dir, c->advertised_host, &files, err, sizeof err) != 0) {
             fprintf(stderr, "Error: %s\n", err);
             return -1;
         }
@@ -1362,6 +1366,7 @@ int kproxy_run(const kproxy_config_t *cfg)
         snprintf(px->ports_key, sizeof px->ports_key, "%s|%s:%u", px->to, px->bs_host, px->bs_port);
         kports_load(px->state_dir, px->ports_key, px->ports);
     } else {
+        px->state_dir[0] = '\0'; /* --tls resolves it again, saying why it fails */
         log_warn("no state directory: the public ports will not be remembered across restarts");
     }
     /* Tunnel ports are open to anyone who reaches the server: say so when
