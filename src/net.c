@@ -89,16 +89,20 @@ static void reserve(void)
 }
 
 /* Descriptors ran out: accept the pending connection with the reserve's
- * and close it at once, so the peer sees EOF. Returns 1 if one was shed. */
+ * and close it at once, so the peer sees EOF. Returns 1 if one was shed,
+ * -1 if nothing was pending (accept(2) reports EMFILE before it looks at
+ * the queue), 0 if it could not be shed. */
 static int shed_one(int lfd)
 {
     if (reserve_fd < 0) return 0;
     close(reserve_fd);
     reserve_fd = -1;
     int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+    int err = errno;
     if (fd >= 0) close(fd);
     reserve();
-    return fd >= 0;
+    if (fd >= 0) return 1;
+    return err == EAGAIN || err == EWOULDBLOCK ? -1 : 0;
 }
 
 #define ACCEPTS_PER_WAKEUP 128 /* then other handles get their turn */
@@ -120,7 +124,11 @@ static void on_listen_ready(uv_poll_t *p, int status, int events)
         int err = errno;
         if (err == EAGAIN || err == EWOULDBLOCK) return;
         if (err == ECONNABORTED || err == EINTR) continue;
-        if ((err == EMFILE || err == ENFILE) && shed_one(l->fd)) l->shed++;
+        if (err == EMFILE || err == ENFILE) {
+            int shed = shed_one(l->fd);
+            if (shed < 0) return; /* the queue is empty: nobody was refused */
+            l->shed += (uint64_t)shed;
+        }
         l->on_accept(l, -1, -err);
         if (err != EMFILE && err != ENFILE) return;
     }
