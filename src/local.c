@@ -29,6 +29,7 @@ typedef struct {
     uint16_t public_port;
     uint64_t conns_total, reconnects;
     int64_t conns_active;
+    int reconnecting; /* the control connection is down; the tunnel is coming back */
     metrics_series_t *s_up, *s_port, *s_active;
 } local_t;
 
@@ -66,6 +67,13 @@ static void local_metrics(local_t *l)
                                        METRICS_COUNTER, NULL, NULL), NULL, &l->reconnects);
 }
 
+static const char *local_state(const local_t *l)
+{
+    if (l->tunnel == NULL) return "closed";
+    if (l->reconnecting) return "reconnecting";
+    return l->public_port ? "listening" : "opening";
+}
+
 static json_t *local_status(void *ctx)
 {
     local_t *l = ctx;
@@ -75,7 +83,7 @@ static json_t *local_status(void *ctx)
     resolve_join(l->cfg->local_host, l->cfg->local_port, internal, sizeof internal);
     return json_pack("{s:s, s:{s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I}}", "server", l->to,
                      "tunnel", "name", "local", "public", pub, "internal", internal, "state",
-                     l->public_port && l->tunnel ? "listening" : l->tunnel ? "opening" : "closed",
+                     local_state(l),
                      "public_port", (json_int_t)l->public_port, "connections_active",
                      (json_int_t)l->conns_active, "connections_total", (json_int_t)l->conns_total,
                      "bytes_in", (json_int_t)l->stats.bytes[0], "bytes_out",
@@ -99,6 +107,7 @@ static void on_listening(void *ctx, tunnel_t *t, uint16_t port)
     char at[300];
     uint16_t before = l->public_port; /* 0 the first time */
     l->public_port = port;
+    l->reconnecting = 0;
     metrics_set(l->s_port, port);
     metrics_set(l->s_up, 1);
     status_event("the tunnel is public on port %u", port);
@@ -124,6 +133,15 @@ static void on_closed(void *ctx, tunnel_t *t, const char *error)
     fprintf(stderr, "Error: %s\n", error ? error : "the server closed the connection");
     l->exit_code = 1;
     local_stop(l);
+}
+
+static void on_lost(void *ctx, tunnel_t *t)
+{
+    local_t *l = ctx;
+    (void)t;
+    l->reconnecting = 1;
+    metrics_set(l->s_up, 0);
+    status_event("the control connection was lost: reconnecting");
 }
 
 static int on_pair(void *ctx, tunnel_t *t, uv_tcp_t *remote, relay_release_cb rr, uv_tcp_t *local,
@@ -174,7 +192,7 @@ int local_run(const local_config_t *cfg)
         fprintf(stderr, "Error: could not connect to %s: %s\n", l.to, uv_strerror(tc.n_servers));
         return 1;
     }
-    tunnel_handler_t th = {on_listening, on_closed, on_pair, &l};
+    tunnel_handler_t th = {on_listening, on_closed, on_lost, on_pair, &l};
     l.tunnel = tunnel_open(l.loop, &tc, &th);
     if (l.tunnel == NULL) {
         fprintf(stderr, "Error: out of memory\n");

@@ -645,6 +645,7 @@ static void ctl_lost(client_t *cl, const char *error, unsigned cap_ms)
         cl->down_since = uv_now(cl->loop);
         log_warn("%s: lost the control connection to %s (port %u): %s", cl->name, cl->cfg.to,
                  cl->port, why);
+        if (cl->handler.on_lost) cl->handler.on_lost(cl->handler.ctx, cl);
     }
     uint32_t r = 0;
     if (RAND_bytes((unsigned char *)&r, sizeof r) != 1) r = (uint32_t)uv_hrtime();

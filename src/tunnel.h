@@ -43,6 +43,9 @@ typedef struct {
      * control connection (and reconnecting is off). The tunnel frees itself
      * after this returns. */
     void (*on_closed)(void *ctx, tunnel_t *t, const char *error);
+    /* The control connection was lost and the tunnel is reconnecting: it
+     * is not public until on_listening is called again. May be NULL. */
+    void (*on_lost)(void *ctx, tunnel_t *t);
     /* A visitor is connected end to end. On 0 the callee owns both handles
      * (returned through the release callbacks); `first` bytes read from the
      * server after the Accept go to `local` first. */

@@ -130,6 +130,8 @@ void kmetrics_node_port(kmetrics_node_t *m, uint16_t port)
     metrics_set(m->s_up, port != 0);
 }
 
+void kmetrics_node_lost(kmetrics_node_t *m) { metrics_set(m->s_up, 0); }
+
 void kmetrics_conn_open(kmetrics_node_t *m)
 {
     m->conns_total++;

@@ -40,6 +40,8 @@ void kmetrics_node_free(kmetrics_node_t *m);
 
 /* The tunnel's state: its public port (0 while not listening). */
 void kmetrics_node_port(kmetrics_node_t *m, uint16_t port);
+/* The node's tunnel is reconnecting: down, its port kept for the return. */
+void kmetrics_node_lost(kmetrics_node_t *m);
 
 void kmetrics_conn_open(kmetrics_node_t *m);
 void kmetrics_conn_close(kmetrics_node_t *m);

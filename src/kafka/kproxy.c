@@ -57,6 +57,7 @@ typedef struct node {
     int opened;    /* the tunnel was opened (it may have ended since) */
     int resolving;
     int resolve_again; /* the address changed while resolving */
+    int reconnecting;  /* its tunnel lost the control connection and is coming back */
     kmetrics_node_t m;
 } node_t;
 
@@ -256,6 +257,7 @@ static void on_tunnel_listening(void *ctx, tunnel_t *t, uint16_t port)
     (void)t;
     uint16_t old = n->public_port;
     n->public_port = port;
+    n->reconnecting = 0;
     kmetrics_node_port(&n->m, port);
     char who[32];
     status_event("%s is public on port %u",
@@ -456,6 +458,17 @@ static void on_tunnel_closed(void *ctx, tunnel_t *t, const char *error)
     px_stop(px, 1);
 }
 
+static void on_tunnel_lost(void *ctx, tunnel_t *t)
+{
+    node_t *n = ctx;
+    char who[32];
+    (void)t;
+    n->reconnecting = 1;
+    kmetrics_node_lost(&n->m);
+    status_event("%s lost its control connection: reconnecting",
+                 n->id < 0 ? "the bootstrap address" : node_name(n, who, sizeof who));
+}
+
 static int on_tunnel_pair(void *ctx, tunnel_t *t, uv_tcp_t *remote, relay_release_cb rr,
                           uv_tcp_t *local, relay_release_cb rl, const uint8_t *first, size_t len);
 
@@ -573,7 +586,7 @@ static void node_open(node_t *n)
                           .reconnect_attempts = px->cfg->reconnect_attempts,
                           .reclaim_ms = px->cfg->reclaim_ms};
     memcpy(tc.servers, px->servers, sizeof tc.servers);
-    tunnel_handler_t th = {on_tunnel_listening, on_tunnel_closed, on_tunnel_pair, n};
+    tunnel_handler_t th = {on_tunnel_listening, on_tunnel_closed, on_tunnel_lost, on_tunnel_pair, n};
     n->opened = 1;
     n->tunnel = tunnel_open(px->loop, &tc, &th);
     if (n->tunnel == NULL) {
@@ -1224,6 +1237,7 @@ static void on_startup_timeout(uv_timer_t *t)
 
 static const char *node_state(const node_t *n)
 {
+    if (n->reconnecting && n->tunnel != NULL) return "reconnecting";
     if (n->public_port != 0 && n->tunnel != NULL) return "listening";
     if (n->tunnel != NULL) return "opening";
     return n->opened ? "closed" : "new";

@@ -192,6 +192,28 @@ def test_status_and_healthz(tunnel):
     assert st["tunnel"]["state"] == "listening"
 
 
+def test_local_is_down_and_reconnecting_while_its_server_is_gone_then_up_again(tunnel, procs):
+    """bore_local_tunnel_up and /status follow the control connection: 0 and
+    "reconnecting" (the port kept) from the moment it is lost, 1 and
+    "listening" once the tunnel is back."""
+    addr, srv, loc = tunnel
+
+    def state():
+        up = samples(http_get("127.0.0.1", loc.mport, "/metrics")[1])[("bore_local_tunnel_up", ())]
+        st = json.loads(http_get("127.0.0.1", loc.mport, "/status")[1])["tunnel"]
+        return up, st["state"], st["public_port"]
+
+    assert state() == (1, "listening", loc.port)
+    mark = len(loc.lines)
+    srv.p.kill()
+    srv.killed = True
+    srv.p.wait()
+    loc.wait_for(r"reconnecting to .* \(attempt 1", start=mark)
+    assert state() == (0, "reconnecting", loc.port)
+    procs.server(addr=addr)
+    loc.wait_for(rf"listening at {re.escape(addr)}:{loc.port} again", timeout=30, start=mark)
+    assert state() == (1, "listening", loc.port)
+
 def test_metrics_default_to_loopback_and_bad_values_are_usage_errors(procs):
     r = subprocess.run([BORE, "server", "--metrics", "localhost:1"], capture_output=True, text=True)
     assert r.returncode == 2 and "--metrics" in r.stderr

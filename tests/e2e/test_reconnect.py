@@ -337,3 +337,34 @@ def test_kafka_proxy_broker_that_cannot_have_its_port_back_moves_and_clients_lea
     md = CLIENTS["kcat"].metadata(f"192.0.2.6:{env.port}", prefix=env.client_ns)
     ports = {b["id"]: b["port"] for b in md["brokers"]}
     assert ports[2] == new and ports[1] == env.public[1][1] and ports[3] == env.public[3][1]
+
+
+def test_kafka_proxy_nodes_are_down_and_reconnecting_while_the_server_is_gone(procs, ns):
+    """kafka-proxy --metrics: every node's bore_kafka_node_tunnel_up is 0 and
+    its /status state "reconnecting" (public port kept) from the moment its
+    control connection is lost; 1 and "listening" on the same port once the
+    server is back."""
+    from kafka_env import Env
+    from test_metrics import http_get, samples
+    env = Env(procs, ns, proxy_args=("--metrics", "127.0.0.1:9464"))
+    names = {"bootstrap": "bootstrap", "1": "broker 1", "2": "broker 2", "3": "broker 3"}
+
+    def nodes():
+        get = lambda path: http_get("127.0.0.1", 9464, path, prefix=ns.prefix("c"))[1]  # noqa: E731
+        s = samples(get("/metrics"))
+        return {r["name"]: (s[("bore_kafka_node_tunnel_up", (("node", r["name"]),))], r["state"],
+                            r["public_port"]) for r in json.loads(get("/status"))["nodes"]}
+
+    before = nodes()
+    assert {n: v[:2] for n, v in before.items()} == {n: (1, "listening") for n in names}
+    mark = len(env.proxy.lines)
+    env.server.p.kill()
+    env.server.killed = True
+    env.server.p.wait()
+    for name in names.values():
+        env.proxy.wait_for(rf"{name}: lost the control connection", start=mark)
+    assert nodes() == {n: (0, "reconnecting", before[n][2]) for n in names}
+    env.server = env.start_server()
+    for name in names.values():
+        env.proxy.wait_for(rf"{name}: reconnected to .*: restored on the same port", timeout=30, start=mark)
+    assert nodes() == {n: (1, "listening", before[n][2]) for n in names}
