@@ -424,7 +424,9 @@ static void request(kgate_t *g, const uint8_t *body, size_t n)
     }
     /* Kafka closes a connection whose first requests are not SASL's. */
     gate_fail(g, "request_before_auth", NULL, 0,
-              "request api %d v%d before authentication: closing", key, ver);
+              "request api %d v%d before authentication: closing (this address requires SASL: "
+              "the client needs security.protocol=SASL_SSL or SASL_PLAINTEXT and a sasl.mechanism)",
+              key, ver);
 }
 
 ssize_t kgate_input(kgate_t *g, const uint8_t *p, size_t n)

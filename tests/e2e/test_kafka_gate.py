@@ -178,7 +178,8 @@ def test_request_before_authentication_is_closed_and_reaches_no_broker(gate, api
         r = wire(gate, "raw", api=api, version=3 if api == 0 else 1, body=body)
         assert r["answer"] is None, r
         assert r["seconds"] >= 0.1
-    gate.proxy.wait_for(rf"request api {api} v\d before authentication: closing")
+    gate.proxy.wait_for(rf"request api {api} v\d before authentication: closing \(this address requires "
+                        r"SASL: the client needs security\.protocol=SASL_SSL or SASL_PLAINTEXT")
 
 
 def test_sasl_authenticate_before_handshake_gets_illegal_sasl_state(gate):
