@@ -1,11 +1,13 @@
 /* tui.h - the live terminal view of `bore kafka-proxy`: the node table
- * with connections, bytes/s and requests/s per node, and the last events,
- * redrawn in place once a second with ANSI escapes (cursor home, clear to
- * end of line and of screen), from the same JSON as /status.
+ * with connections, bytes/s and requests/s per node, the last events and
+ * the uptime, redrawn in place once a second with ANSI escapes, from the
+ * same JSON as /status.
  *
- * Only when stdout is a terminal and --no-tui is not given; log lines
- * still go to stderr and are wiped at the next redraw (the view keeps the
- * recent events). */
+ * Only when stdout is a terminal and --no-tui is not given. The view holds
+ * the top rows; the rows below are a scroll region (DECSTBM) where log
+ * lines (stderr, the same terminal) scroll as usual: each redraw saves the
+ * cursor, draws from home and puts the cursor back. A terminal too short
+ * for both gets the view alone, redrawn over the logs. */
 #ifndef BORE_TUI_H
 #define BORE_TUI_H
 

@@ -200,3 +200,31 @@ def test_no_tui_prints_the_plain_table_and_log_lines_on_a_terminal(kenv):
         assert not re.search(r"NODE\s+PUBLIC\s+INTERNAL\s+STATE\s+CONNS", s), s
     finally:
         pane.stop()
+
+
+def test_terminal_view_keeps_log_lines_scrolling_below_it(kenv):
+    """With stderr on the same terminal, a log line written after the view
+    is up stays on screen below the table through the later redraws (the
+    view sets a scroll region for the logs; it used to wipe them)."""
+    pane = Pane(kenv, 9095, stderr_to_pane=True)
+    try:
+        pane.wait(lambda s: boot_row(s) and re.search(r"up \d+:\d\d:\d\d", s), "the view")
+        subprocess.run([*kenv.client_ns, "/usr/bin/python3", "-c", f"""
+import socket
+s = socket.create_connection(({CLIENT_TO_SERVER!r}, 9095), timeout=20)
+s.sendall(b'\\xff\\xff\\xff\\xff')
+s.recv(1)
+"""], check=True, capture_output=True, timeout=60)
+        line = r"WARN .*closing a client connection to Kafka bootstrap at .*: request size is negative"
+        s = pane.wait(lambda s: re.search(line, s), "the log line")
+        up = lambda s: re.search(r"up (\d+:\d\d:\d\d)", s).group(1)  # noqa: E731
+        seen = up(s)
+        # two redraws later (the clock in the title moved twice)...
+        s = pane.wait(lambda s: up(s) != seen, "a redraw")
+        s = pane.wait(lambda s, once=up(s): up(s) != once, "another redraw")
+        # ...the log line is still there, below the whole table
+        assert re.search(line, s), s
+        table_end = max(s.index(f" {n} ") for n in ("bootstrap", "1", "2", "3"))
+        assert re.search(line, s).start() > table_end, s
+    finally:
+        pane.stop()
