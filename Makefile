@@ -67,7 +67,7 @@ FUZZ_FLAGS = -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined -
 FUZZ_KAFKA_SRC = $(addprefix src/,$(addsuffix .c,$(KAFKA)))
 FUZZ_SCANS = 0 1 3 10 18 55 60 78 79
 FUZZ_TARGETS = build-fuzz/fuzz_control build-fuzz/fuzz_request build-fuzz/fuzz_response \
-               build-fuzz/fuzz_interleave build-fuzz/fuzz_gate \
+               build-fuzz/fuzz_interleave build-fuzz/fuzz_gate build-fuzz/fuzz_http \
                $(addprefix build-fuzz/fuzz_scan_,$(FUZZ_SCANS))
 FUZZ_SECONDS ?= 20
 
@@ -87,6 +87,9 @@ build-fuzz/fuzz_interleave: fuzz/fuzz_kafka.c $(FUZZ_KAFKA_SRC)
 	$(FUZZ_CC) $(FUZZ_FLAGS) -DTARGET_INTERLEAVE -o $@ $^
 build-fuzz/fuzz_gate: fuzz/fuzz_gate.c src/kafka/kgate.c src/kafka/ksasl.c src/kafka/kframe.c \
                       src/kafka/kscan.c src/log.c src/metrics.c
+	@mkdir -p build-fuzz
+	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $^ $(LIBS)
+build-fuzz/fuzz_http: fuzz/fuzz_http.c src/http.c src/net.c src/log.c
 	@mkdir -p build-fuzz
 	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $^ $(LIBS)
 build-fuzz/fuzz_scan_%: fuzz/fuzz_kafka.c $(FUZZ_KAFKA_SRC)
