@@ -228,4 +228,13 @@ MUTATIONS = [
          old="    uv_timer_start(&c->timer, hc_deadline, HTTP_DEADLINE_MS, 0);",
          new="    (void)hc_deadline;",
          tests=[E + "test_metrics.py::test_bad_input_on_the_metrics_port_gets_4xx_or_a_close_while_the_tunnel_carries_data"]),
+    dict(name="lost-tunnel-still-up", file="src/tunnel.c",
+         old="        if (cl->handler.on_lost) cl->handler.on_lost(cl->handler.ctx, cl);",
+         new="",
+         tests=[E + "test_metrics.py::test_local_is_down_and_reconnecting_while_its_server_is_gone_then_up_again",
+                E + "test_reconnect.py::test_kafka_proxy_nodes_are_down_and_reconnecting_while_the_server_is_gone"]),
+    dict(name="live-view-wipes-log-lines", file="src/tui.c",
+         old="    int scroll = rows > height + 2; /* room below the view for log lines */",
+         new="    int scroll = 0;",
+         tests=[E + "test_status_page.py::test_terminal_view_keeps_log_lines_scrolling_below_it"]),
 ]
