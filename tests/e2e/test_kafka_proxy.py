@@ -240,22 +240,30 @@ def test_broker_address_change_is_followed(env):
     then on - connections reach the relay. (The old address keeps working,
     so only the relay's count can tell following from not following.)"""
     b2 = env.cluster.broker(2)
-    # A relay in the cluster namespace gives broker 2 a second address; it logs each connection.
+    # A relay in the cluster namespace gives broker 2 a second address (a
+    # free port it picks and logs once it listens); it logs each connection.
     relay = subprocess.Popen([*env.ns.prefix("c"), "socat", "-d", "-d",
-                              "TCP-LISTEN:39092,bind=127.0.0.1,fork,reuseaddr",
+                              "TCP-LISTEN:0,bind=127.0.0.1,fork,reuseaddr",
                               f"TCP:127.0.0.1:{b2['port']}"], stderr=subprocess.PIPE, text=True)
+    said = []
+    for ln in relay.stderr:
+        said.append(ln)
+        if m := re.search(r"listening on AF=2 127\.0\.0\.1:(\d+)", ln):
+            break
+    assert m, "".join(said)
+    port = int(m.group(1))
     relayed = []
     import threading
     threading.Thread(target=lambda: relayed.extend(ln for ln in relay.stderr
                                                    if "accepting connection" in ln), daemon=True).start()
     try:
-        assert env.cluster.cmd("host 2 127.0.0.1 39092") == {"ok": "host"}
+        assert env.cluster.cmd(f"host 2 127.0.0.1 {port}") == {"ok": "host"}
         c = CLIENTS["confluent"]
         md = c.metadata(env.bootstrap, prefix=env.client_ns)
-        env.proxy.wait_for(r"broker 2 at 127\.0\.0\.1:\d+ moved to 127\.0\.0\.1:39092")
+        env.proxy.wait_for(rf"broker 2 at 127\.0\.0\.1:\d+ moved to 127\.0\.0\.1:{port}")
         assert next(b for b in md["brokers"] if b["id"] == 2)["port"] == env.public[2][1]
         p = c.produce(env.bootstrap, "orders", 1000, prefix=env.client_ns)
-        assert p["acked"] == 1000
+        assert p["acked"] == 1000, (p, relay.poll(), "\n".join(map(str, env.proxy.lines[-40:])))
         r = c.consume(env.bootstrap, "orders", "moved", 1000, prefix=env.client_ns)
         assert r["complete"]
         env.assert_public(md["addresses"] + p["addresses"] + r["addresses"])
