@@ -105,6 +105,12 @@ class Proc:
         self.reader.join(5)
         return rc
 
+    def kill(self):
+        """SIGKILL (a crash: no exit code to check) and wait for the end."""
+        self.p.kill()
+        self.killed = True
+        self.p.wait()
+
     def stop(self):
         """SIGTERM, then the exit code (0 expected: clean shutdown, no leak)."""
         if self.p.poll() is None:

@@ -205,9 +205,7 @@ def test_local_is_down_and_reconnecting_while_its_server_is_gone_then_up_again(t
 
     assert state() == (1, "listening", loc.port)
     mark = len(loc.lines)
-    srv.p.kill()
-    srv.killed = True
-    srv.p.wait()
+    srv.kill()
     loc.wait_for(r"reconnecting to .* \(attempt 1", start=mark)
     assert state() == (0, "reconnecting", loc.port)
     procs.server(addr=addr)

@@ -51,9 +51,7 @@ def ports_of(env):
 
 
 def restart_server(env):
-    env.server.p.kill()
-    env.server.killed = True
-    env.server.p.wait()
+    env.server.kill()
     t_kill = time.monotonic()
     time.sleep(5)  # the outage itself: a server down for 5 s
     env.server = env.start_server()

@@ -55,9 +55,7 @@ def hello(ctl, port):
 
 
 def restart_server(procs, srv, *extra):
-    srv.p.kill()
-    srv.killed = True
-    srv.p.wait()
+    srv.kill()
     return procs.server(*RANGE, *extra, addr=srv.addr)
 
 
@@ -203,9 +201,7 @@ def test_port_in_use_is_asked_again_then_the_client_moves_and_says_so(procs):
     cl = procs.local(svc.getsockname()[1], srv.addr, "--reclaim-timeout", "2")
     old = cl.port
     mark = len(cl.lines)
-    srv.p.kill()
-    srv.killed = True
-    srv.p.wait()
+    srv.kill()
     # its first attempt failed: the next is 0.5-1 s away, time for the squatter
     cl.wait_for(r"attempt 2, next try in", timeout=10, start=mark)
     srv2 = procs.server(*RANGE, addr=srv.addr)
@@ -252,9 +248,7 @@ def test_local_reconnects_to_the_same_port_through_an_upstream_server(procs):
     srv = procs.upstream_server(*RANGE)
     cl = procs.local(svc.getsockname()[1], srv.addr)
     mark = len(cl.lines)
-    srv.p.kill()
-    srv.killed = True
-    srv.p.wait()
+    srv.kill()
     procs.upstream_server(*RANGE, addr=srv.addr)
     cl.wait_for(rf"restored on the same port {cl.port} after", timeout=30, start=mark)
     assert echo_through(srv.addr, cl.port) == b"ping"
@@ -318,9 +312,7 @@ def test_kafka_proxy_broker_that_cannot_have_its_port_back_moves_and_clients_lea
     dev = f"bc{ns.names['c'][len('bore'):-1]}"
     subprocess.run([*ns.prefix("c"), "ip", "link", "set", dev, "down"], check=True)
     try:
-        env.server.p.kill()
-        env.server.killed = True
-        env.server.p.wait()
+        env.server.kill()
         env.server = env.start_server()
         squatter = procs.start([*ns.prefix("s"), BORE, "local", "1", "--to", "127.0.0.1", "-s", SECRET,
                                 "--port", str(old)])
@@ -358,9 +350,7 @@ def test_kafka_proxy_nodes_are_down_and_reconnecting_while_the_server_is_gone(pr
     before = nodes()
     assert {n: v[:2] for n, v in before.items()} == {n: (1, "listening") for n in names}
     mark = len(env.proxy.lines)
-    env.server.p.kill()
-    env.server.killed = True
-    env.server.p.wait()
+    env.server.kill()
     for name in names.values():
         env.proxy.wait_for(rf"{name}: lost the control connection", start=mark)
     assert nodes() == {n: (0, "reconnecting", before[n][2]) for n in names}

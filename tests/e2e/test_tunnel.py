@@ -207,8 +207,7 @@ def test_killed_client_frees_its_port_with_grace_0(procs):
     cl = procs.local(svc.getsockname()[1], srv.addr)
     port = cl.port
     mark = len(srv.lines)
-    cl.p.kill()
-    cl.killed = True
+    cl.kill()
     srv.wait_for(rf"tunnel on port {port} closed", start=mark)
     cl2 = procs.local(svc.getsockname()[1], srv.addr, "--port", str(port))
     assert cl2.port == port
